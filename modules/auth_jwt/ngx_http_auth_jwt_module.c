@@ -1,0 +1,871 @@
+
+/*
+ * meshgate: JWT authentication in the ACCESS phase, with the directives of
+ * NGINX Plus's auth_jwt module.
+ */
+
+
+#include "ngx_http_auth_jwt_module.h"
+
+
+#define NGX_HTTP_AUTH_JWT_SIGNED  0
+
+
+static ngx_int_t ngx_http_auth_jwt_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_auth_jwt_parse(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx);
+static ngx_int_t ngx_http_auth_jwt_token(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_str_t *token);
+static ngx_int_t ngx_http_auth_jwt_verify(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx);
+static ngx_int_t ngx_http_auth_jwt_check_time(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *alcf, mg_jwt_t *jwt);
+static ngx_int_t ngx_http_auth_jwt_check_require(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *alcf);
+static ngx_int_t ngx_http_auth_jwt_invalid(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx,
+    const char *reason);
+static ngx_int_t ngx_http_auth_jwt_answer(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_int_t status, const char *error);
+
+static void *ngx_http_auth_jwt_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_auth_jwt_require(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_auth_jwt_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_auth_jwt_init_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_enum_t  ngx_http_auth_jwt_types[] = {
+    { ngx_string("signed"), NGX_HTTP_AUTH_JWT_SIGNED },
+    { ngx_string("encrypted"), 1 },
+    { ngx_string("nested"), 2 },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_http_auth_jwt_commands[] = {
+
+    { ngx_string("auth_jwt"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_TAKE12,
+      ngx_http_auth_jwt,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_jwt_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_TAKE1,
+      ngx_http_auth_jwt_key_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_jwt_key_request"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_TAKE1,
+      ngx_http_auth_jwt_key_request,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_jwt_key_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_auth_jwt_loc_conf_t, key_cache),
+      NULL },
+
+    { ngx_string("auth_jwt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_auth_jwt_loc_conf_t, leeway),
+      NULL },
+
+    { ngx_string("auth_jwt_require"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_1MORE,
+      ngx_http_auth_jwt_require,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_jwt_claim_set"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_auth_jwt_claim_set,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("auth_jwt_header_set"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_auth_jwt_claim_set,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      1,
+      NULL },
+
+    { ngx_string("auth_jwt_type"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_auth_jwt_loc_conf_t, type),
+      &ngx_http_auth_jwt_types },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_auth_jwt_module_ctx = {
+    ngx_http_auth_jwt_add_variables,       /* preconfiguration */
+    ngx_http_auth_jwt_init,                /* postconfiguration */
+
+    ngx_http_auth_jwt_create_main_conf,    /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_auth_jwt_create_loc_conf,     /* create location configuration */
+    ngx_http_auth_jwt_merge_loc_conf       /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_auth_jwt_module = {
+    NGX_MODULE_V1,
+    &ngx_http_auth_jwt_module_ctx,         /* module context */
+    ngx_http_auth_jwt_commands,            /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_auth_jwt_init_process,        /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_auth_jwt_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                      rc;
+    ngx_http_auth_jwt_ctx_t       *ctx;
+    ngx_http_auth_jwt_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_auth_jwt_module);
+
+    if (alcf->realm == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_auth_jwt_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_auth_jwt_ctx_t));
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_auth_jwt_module);
+
+        /* a missing or malformed token is refused before keys are fetched */
+
+        rc = ngx_http_auth_jwt_parse(r, alcf, ctx);
+        if (rc != NGX_OK) {
+            ctx->done = 1;
+            ctx->status = rc;
+            return rc;
+        }
+    }
+
+    if (ctx->done) {
+        /* the access phase may run the handler again, e.g. "satisfy any" */
+        return ctx->status;
+    }
+
+    for ( ;; ) {
+        rc = ngx_http_auth_jwt_fetch_keys(r, alcf, ctx);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+        if (rc != NGX_OK) {
+            ctx->done = 1;
+            ctx->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return ctx->status;
+        }
+
+        rc = ngx_http_auth_jwt_verify(r, alcf, ctx);
+
+        if (rc != NGX_AGAIN) {
+            break;
+        }
+
+        /* the token names a kid the fetched keys lack: fetch them again */
+    }
+
+    if (rc == NGX_OK) {
+        ctx->verified = 1;
+        rc = ngx_http_auth_jwt_check_require(r, alcf);
+    }
+
+    ctx->done = 1;
+    ctx->status = rc;
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_parse(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx)
+{
+    ngx_int_t        rc;
+    ngx_str_t        token;
+    const char      *err;
+    mg_allocator_t   a;
+
+    rc = ngx_http_auth_jwt_token(r, alcf, &token);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "auth_jwt: no token");
+
+        return ngx_http_auth_jwt_answer(r, alcf, NGX_HTTP_UNAUTHORIZED, NULL);
+    }
+
+    if (alcf->type != NGX_HTTP_AUTH_JWT_SIGNED) {
+        return ngx_http_auth_jwt_invalid(r, alcf, ctx,
+                                         "token type is not supported");
+    }
+
+    ngx_http_meshgate_pool_allocator(&a, r->pool);
+
+    if (mg_jwt_parse(&ctx->jwt, token.data, token.len, &a, &err) != 0) {
+        return ngx_http_auth_jwt_invalid(r, alcf, ctx, err);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_token(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_str_t *token)
+{
+    u_char           *p, *last;
+    ngx_table_elt_t  *h;
+
+    if (alcf->token) {
+        if (ngx_http_complex_value(r, alcf->token, token) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return token->len ? NGX_OK : NGX_DECLINED;
+    }
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = h->value.data;
+    last = p + h->value.len;
+
+    if (h->value.len < sizeof("Bearer ") - 1
+        || ngx_strncasecmp(p, (u_char *) "Bearer ", sizeof("Bearer ") - 1)
+           != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p += sizeof("Bearer ") - 1;
+
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    while (last > p && last[-1] == ' ') {
+        last--;
+    }
+
+    token->data = p;
+    token->len = last - p;
+
+    return token->len ? NGX_OK : NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_verify(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx)
+{
+    int                              rc;
+    u_char                           digest[32];
+    mg_jwk_t                        *key;
+    mg_jwt_t                        *jwt;
+    ngx_uint_t                       i, j, fit, named;
+    ngx_http_auth_jwt_keys_t       **keys;
+    ngx_http_auth_jwt_cache_node_t  *node;
+    ngx_http_auth_jwt_main_conf_t   *amcf;
+
+    jwt = &ctx->jwt;
+
+    rc = ngx_http_auth_jwt_check_time(r, alcf, jwt);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_auth_jwt_module);
+    keys = alcf->keys->elts;
+
+    node = ngx_http_auth_jwt_cache_node(amcf, jwt, digest);
+
+    if (node && ngx_memcmp(node->digest, digest, sizeof(digest)) == 0) {
+        for (i = 0; i < alcf->keys->nelts; i++) {
+            if (node->keys == keys[i]
+                && node->generation == keys[i]->generation
+                && node->expires >= ngx_time())
+            {
+                ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                               "auth_jwt: signature known to be valid");
+                return NGX_OK;
+            }
+        }
+    }
+
+    fit = 0;
+    named = 0;
+
+    for (i = 0; i < alcf->keys->nelts; i++) {
+
+        if (keys[i]->jwks == NULL) {
+            continue;
+        }
+
+        key = keys[i]->jwks->keys;
+
+        for (j = 0; j < keys[i]->jwks->nkeys; j++, key++) {
+
+            if (jwt->kid.data) {
+                if (key->kid.data == NULL
+                    || key->kid.len != jwt->kid.len
+                    || ngx_memcmp(key->kid.data, jwt->kid.data,
+                                  jwt->kid.len) != 0)
+                {
+                    continue;
+                }
+
+                named = 1;
+            }
+
+            if (!mg_jwk_fits(key, jwt->alg)) {
+                continue;
+            }
+
+            fit = 1;
+
+            rc = mg_jws_verify(jwt->alg, key, jwt->signing_input.data,
+                               jwt->signing_input.len, jwt->signature,
+                               jwt->signature_len);
+
+            if (rc == MG_JWS_ERROR) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "auth_jwt: signature verification failed "
+                              "inside OpenSSL");
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (rc == MG_JWS_VALID) {
+                if (node) {
+                    ngx_http_auth_jwt_cache_store(node, digest, keys[i], jwt,
+                                                  alcf->leeway);
+                }
+
+                return NGX_OK;
+            }
+        }
+    }
+
+    if (jwt->kid.data && !named) {
+
+        if (!ctx->refreshed) {
+            ctx->refreshed = 1;
+
+            if (ngx_http_auth_jwt_refresh_keys(r, alcf, ctx)) {
+                return NGX_AGAIN;
+            }
+        }
+
+        return ngx_http_auth_jwt_invalid(r, alcf, ctx, "no key for kid");
+    }
+
+    if (!fit) {
+        return ngx_http_auth_jwt_invalid(r, alcf, ctx,
+                                         "no key fits the token's alg");
+    }
+
+    return ngx_http_auth_jwt_invalid(r, alcf, ctx,
+                                     "signature verification failed");
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_check_time(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *alcf, mg_jwt_t *jwt)
+{
+    double                    now;
+    ngx_http_auth_jwt_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_auth_jwt_module);
+
+    now = (double) ngx_time();
+
+    if (jwt->has_exp && now > jwt->exp + (double) alcf->leeway) {
+        return ngx_http_auth_jwt_invalid(r, alcf, ctx, "token expired");
+    }
+
+    if (jwt->has_nbf && now + (double) alcf->leeway < jwt->nbf) {
+        return ngx_http_auth_jwt_invalid(r, alcf, ctx,
+                                         "token not yet valid (nbf)");
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_check_require(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *alcf)
+{
+    ngx_str_t                     value;
+    ngx_uint_t                    i, j;
+    ngx_http_complex_value_t     *cv;
+    ngx_http_auth_jwt_require_t  *req;
+
+    if (alcf->require == NULL) {
+        return NGX_OK;
+    }
+
+    req = alcf->require->elts;
+
+    for (i = 0; i < alcf->require->nelts; i++) {
+
+        cv = req[i].values.elts;
+
+        for (j = 0; j < req[i].values.nelts; j++) {
+
+            if (ngx_http_complex_value(r, &cv[j], &value) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (value.len == 0 || (value.len == 1 && value.data[0] == '0')) {
+                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                              "auth_jwt: requirement \"%V\" not met",
+                              &cv[j].value);
+
+                return ngx_http_auth_jwt_answer(r, alcf, req[i].status,
+                                                "insufficient_scope");
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_invalid(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx,
+    const char *reason)
+{
+    /* a client's bad token is not a server error: log at "info" */
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "auth_jwt: invalid token: %s", reason);
+
+    return ngx_http_auth_jwt_answer(r, alcf, NGX_HTTP_UNAUTHORIZED,
+                                    "invalid_token");
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_answer(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_int_t status, const char *error)
+{
+    size_t            len;
+    u_char           *p, *s, *last;
+    ngx_str_t         realm;
+    ngx_table_elt_t  *h;
+
+    if (status != NGX_HTTP_UNAUTHORIZED) {
+        return status;
+    }
+
+    if (ngx_http_complex_value(r, alcf->realm, &realm) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* every realm character may need a backslash before it */
+
+    len = sizeof("Bearer realm=\"\"") - 1 + 2 * realm.len;
+
+    if (error) {
+        len += sizeof(",error=\"\"") - 1 + ngx_strlen(error);
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    s = ngx_cpymem(p, "Bearer realm=\"", sizeof("Bearer realm=\"") - 1);
+
+    last = realm.data + realm.len;
+
+    while (realm.data < last) {
+
+        /* a realm built from variables must not split the header */
+
+        if (*realm.data == CR || *realm.data == LF || *realm.data == '\0') {
+            realm.data++;
+            continue;
+        }
+
+        if (*realm.data == '"' || *realm.data == '\\') {
+            *s++ = '\\';
+        }
+
+        *s++ = *realm.data++;
+    }
+
+    *s++ = '"';
+
+    if (error) {
+        s = ngx_sprintf(s, ",error=\"%s\"", error);
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    h->value.data = p;
+    h->value.len = s - p;
+
+    r->headers_out.www_authenticate = h;
+
+    return NGX_HTTP_UNAUTHORIZED;
+}
+
+
+static void *
+ngx_http_auth_jwt_create_main_conf(ngx_conf_t *cf)
+{
+    return ngx_pcalloc(cf->pool, sizeof(ngx_http_auth_jwt_main_conf_t));
+}
+
+
+static void *
+ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_auth_jwt_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_auth_jwt_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->token = NULL;
+     *     conf->keys = NULL;
+     *     conf->require = NULL;
+     *     conf->file = NULL;
+     *     conf->line = 0;
+     */
+
+    conf->realm = NGX_CONF_UNSET_PTR;
+    conf->key_cache = NGX_CONF_UNSET_MSEC;
+    conf->leeway = NGX_CONF_UNSET;
+    conf->type = NGX_CONF_UNSET_UINT;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_auth_jwt_loc_conf_t *prev = parent;
+    ngx_http_auth_jwt_loc_conf_t *conf = child;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (conf->realm == NGX_CONF_UNSET_PTR) {
+        conf->realm = prev->realm;
+        conf->token = prev->token;
+        conf->file = prev->file;
+        conf->line = prev->line;
+    }
+
+    if (conf->realm == NGX_CONF_UNSET_PTR) {
+        conf->realm = NULL;
+    }
+
+    if (conf->keys == NULL) {
+        conf->keys = prev->keys;
+    }
+
+    if (conf->require == NULL) {
+        conf->require = prev->require;
+    }
+
+    ngx_conf_merge_msec_value(conf->key_cache, prev->key_cache, 0);
+    ngx_conf_merge_sec_value(conf->leeway, prev->leeway, 0);
+    ngx_conf_merge_uint_value(conf->type, prev->type,
+                              NGX_HTTP_AUTH_JWT_SIGNED);
+
+    if (conf->type != NGX_HTTP_AUTH_JWT_SIGNED) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"auth_jwt_type\": only signed tokens are "
+                           "supported");
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * Unlike NGINX Plus, which then skips signature verification, a
+     * location that authenticates without keys is refused.  Server and
+     * http levels may leave keys to their locations; if such a level
+     * answers a request itself, it answers 500.
+     */
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (conf->realm && conf->keys == NULL && clcf->name.len) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"auth_jwt\" in %s:%ui has no key source: add "
+                      "\"auth_jwt_key_file\" or \"auth_jwt_key_request\"",
+                      conf->file, conf->line);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_auth_jwt_loc_conf_t *alcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_auth_jwt_main_conf_t     *amcf;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (alcf->realm != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    alcf->file = cf->conf_file->file.name.data;
+    alcf->line = cf->conf_file->line;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+
+        if (cf->args->nelts != 2) {
+            return "takes no token= with \"off\"";
+        }
+
+        alcf->realm = NULL;
+        return NGX_CONF_OK;
+    }
+
+    alcf->realm = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (alcf->realm == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = alcf->realm;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 3) {
+
+        if (ngx_strncmp(value[2].data, "token=", 6) != 0
+            || value[2].len == 6)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\", expected "
+                               "\"token=$variable\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        value[2].data += 6;
+        value[2].len -= 6;
+
+        alcf->token = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (alcf->token == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &value[2];
+        ccv.complex_value = alcf->token;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_auth_jwt_module);
+    amcf->used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_auth_jwt_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_auth_jwt_loc_conf_t *alcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_int_t                          status;
+    ngx_uint_t                         i, n;
+    ngx_http_complex_value_t          *cv;
+    ngx_http_auth_jwt_require_t       *req;
+    ngx_http_compile_complex_value_t   ccv;
+
+    value = cf->args->elts;
+    n = cf->args->nelts;
+    status = NGX_HTTP_UNAUTHORIZED;
+
+    if (ngx_strncmp(value[n - 1].data, "error=", 6) == 0) {
+
+        status = ngx_atoi(value[n - 1].data + 6, value[n - 1].len - 6);
+
+        if (status != NGX_HTTP_UNAUTHORIZED && status != NGX_HTTP_FORBIDDEN) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\": the error code "
+                               "must be 401 or 403", &value[n - 1]);
+            return NGX_CONF_ERROR;
+        }
+
+        n--;
+
+        if (n == 1) {
+            return "needs at least one value to check";
+        }
+    }
+
+    if (alcf->require == NULL) {
+        alcf->require = ngx_array_create(cf->pool, 2,
+                                         sizeof(ngx_http_auth_jwt_require_t));
+        if (alcf->require == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    req = ngx_array_push(alcf->require);
+    if (req == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    req->status = status;
+
+    if (ngx_array_init(&req->values, cf->pool, n - 1,
+                       sizeof(ngx_http_complex_value_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < n; i++) {
+
+        if (value[i].data[0] != '$') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\": a variable is "
+                               "expected", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        cv = ngx_array_push(&req->values);
+        if (cv == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &value[i];
+        ccv.complex_value = cv;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_auth_jwt_handler;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_auth_jwt_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_auth_jwt_module);
+
+    if (amcf == NULL || !amcf->used) {
+        return NGX_OK;
+    }
+
+    return ngx_http_auth_jwt_cache_init(cycle, amcf);
+}

@@ -1,0 +1,121 @@
+
+/*
+ * meshgate: JWT authentication, the parts of the module its files share.
+ */
+
+
+#ifndef _NGX_HTTP_AUTH_JWT_MODULE_H_INCLUDED_
+#define _NGX_HTTP_AUTH_JWT_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_meshgate.h"
+#include "mg_jwt.h"
+#include "mg_jwk.h"
+#include "mg_jws.h"
+
+
+/* a token naming an unknown kid refreshes fetched keys at most this often */
+#define NGX_HTTP_AUTH_JWT_KID_REFRESH  5000
+
+/* verified signatures are remembered at most this long past verification */
+#define NGX_HTTP_AUTH_JWT_CACHE_TTL    600
+#define NGX_HTTP_AUTH_JWT_CACHE_SIZE   4096
+
+
+/* one source of keys: a JWKS file, or a JWKS fetched from a location */
+typedef struct {
+    mg_jwks_t                  *jwks;       /* NULL: not fetched yet */
+    ngx_str_t                   name;       /* file name or request uri */
+
+    /*
+     * Fetched keys are per worker: each worker owns its copy of the
+     * configuration, so this state needs no locking.
+     */
+    ngx_pool_t                 *pool;       /* holds the fetched keys */
+    ngx_uint_t                  generation;
+    ngx_msec_t                  fetched;
+    ngx_msec_t                  expires;
+
+    unsigned                    request:1;
+} ngx_http_auth_jwt_keys_t;
+
+
+typedef struct {
+    ngx_array_t                 values;     /* ngx_http_complex_value_t */
+    ngx_uint_t                  status;
+} ngx_http_auth_jwt_require_t;
+
+
+typedef struct {
+    ngx_http_complex_value_t   *realm;      /* NULL: off */
+    ngx_http_complex_value_t   *token;      /* NULL: Authorization */
+    ngx_array_t                *keys;       /* ngx_http_auth_jwt_keys_t * */
+    ngx_array_t                *require;    /* ngx_http_auth_jwt_require_t */
+    ngx_msec_t                  key_cache;
+    time_t                      leeway;
+    ngx_uint_t                  type;
+
+    u_char                     *file;       /* where auth_jwt was set */
+    ngx_uint_t                  line;
+} ngx_http_auth_jwt_loc_conf_t;
+
+
+typedef struct {
+    u_char                      digest[32];
+    ngx_http_auth_jwt_keys_t   *keys;
+    ngx_uint_t                  generation;
+    time_t                      expires;
+} ngx_http_auth_jwt_cache_node_t;
+
+
+typedef struct {
+    ngx_http_auth_jwt_cache_node_t  *cache;  /* per worker */
+    ngx_uint_t                  used;       /* auth_jwt appears somewhere */
+} ngx_http_auth_jwt_main_conf_t;
+
+
+typedef struct {
+    mg_jwt_t                    jwt;
+    ngx_int_t                   status;     /* the answer, once done */
+
+    ngx_http_request_t         *subrequest;
+    ngx_http_auth_jwt_keys_t   *fetching;
+    ngx_uint_t                  next;       /* key source to look at next */
+
+    unsigned                    done:1;
+    unsigned                    verified:1;
+    unsigned                    fetched:1;  /* the subrequest has ended */
+    unsigned                    refreshed:1;
+} ngx_http_auth_jwt_ctx_t;
+
+
+ngx_int_t ngx_http_auth_jwt_add_variables(ngx_conf_t *cf);
+char *ngx_http_auth_jwt_claim_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+char *ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_auth_jwt_key_request(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_auth_jwt_fetch_keys(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx);
+ngx_uint_t ngx_http_auth_jwt_refresh_keys(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx);
+
+ngx_int_t ngx_http_auth_jwt_cache_init(ngx_cycle_t *cycle,
+    ngx_http_auth_jwt_main_conf_t *amcf);
+ngx_http_auth_jwt_cache_node_t *ngx_http_auth_jwt_cache_node(
+    ngx_http_auth_jwt_main_conf_t *amcf, mg_jwt_t *jwt, u_char *digest);
+void ngx_http_auth_jwt_cache_store(ngx_http_auth_jwt_cache_node_t *node,
+    u_char *digest, ngx_http_auth_jwt_keys_t *keys, mg_jwt_t *jwt,
+    time_t leeway);
+
+
+extern ngx_module_t  ngx_http_auth_jwt_module;
+
+
+#endif /* _NGX_HTTP_AUTH_JWT_MODULE_H_INCLUDED_ */

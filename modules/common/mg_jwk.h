@@ -1,0 +1,74 @@
+
+/*
+ * meshgate: JSON Web Keys (RFC 7517, RFC 7518 section 6, RFC 8037) turned
+ * once into OpenSSL 3 keys ready for verification.
+ */
+
+
+#ifndef _MG_JWK_H_INCLUDED_
+#define _MG_JWK_H_INCLUDED_
+
+
+#include <openssl/evp.h>
+
+#include "mg_common.h"
+#include "mg_jwt.h"
+
+
+typedef enum {
+    MG_JWK_OCT = 1,
+    MG_JWK_RSA,
+    MG_JWK_EC,
+    MG_JWK_OKP
+} mg_jwk_kty_e;
+
+
+typedef enum {
+    MG_JWK_CRV_NONE = 0,
+    MG_JWK_P256,
+    MG_JWK_P384,
+    MG_JWK_P521,
+    MG_JWK_ED25519,
+    MG_JWK_ED448
+} mg_jwk_crv_e;
+
+
+typedef struct {
+    mg_jwk_kty_e          kty;
+    mg_jwk_crv_e          crv;
+    mg_jwt_alg_e          alg;        /* MG_JWT_ALG_UNKNOWN: key has no alg */
+    mg_str_t              kid;        /* data NULL: key has no kid */
+    EVP_PKEY             *pkey;       /* RSA, EC, OKP */
+    mg_str_t              secret;     /* oct */
+} mg_jwk_t;
+
+
+typedef struct {
+    mg_jwk_t             *keys;
+    size_t                nkeys;
+    size_t                skipped;    /* keys left out as unusable */
+    char                  skip_reason[128];  /* why the last one was */
+} mg_jwks_t;
+
+
+/*
+ * Parses a JWK Set ({"keys": [...]}) or a single JWK object.  Keys that
+ * cannot verify signatures are left out and counted in skipped: "use"
+ * other than "sig", "key_ops" without "verify", an unknown kty, crv or alg,
+ * missing or malformed members, EC points not on the curve.  Public
+ * members only are read; private ones ("d", "p", ...) are ignored.
+ *
+ * Returns 0 (nkeys may be 0: the caller decides), or -1 with a message in
+ * err when the document itself is not a JWK or JWK Set.  On success the
+ * caller owns the OpenSSL keys and releases them with mg_jwks_free().
+ */
+int mg_jwks_parse(mg_jwks_t *jwks, const unsigned char *data, size_t len,
+    mg_allocator_t *a, char *err, size_t err_len);
+
+void mg_jwks_free(mg_jwks_t *jwks);
+
+/* whether key may verify a signature made with alg (kty, crv, own alg) */
+int mg_jwk_fits(const mg_jwk_t *key, mg_jwt_alg_e alg);
+
+
+#endif /* _MG_JWK_H_INCLUDED_ */

@@ -1,0 +1,111 @@
+
+/*
+ * meshgate: the suite's base module.  It gives the shared object its name
+ * and exposes $meshgate_version; the other modules of the suite are
+ * independent nginx modules that happen to live in the same object.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_meshgate.h"
+
+
+#define NGX_HTTP_MESHGATE_VERSION  "0.1.0"
+
+
+static ngx_int_t ngx_http_meshgate_version_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_meshgate_add_variables(ngx_conf_t *cf);
+static void *ngx_http_meshgate_palloc(void *data, size_t size);
+
+
+static ngx_http_module_t  ngx_http_meshgate_module_ctx = {
+    ngx_http_meshgate_add_variables,       /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_meshgate_module = {
+    NGX_MODULE_V1,
+    &ngx_http_meshgate_module_ctx,         /* module context */
+    NULL,                                  /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_variable_t  ngx_http_meshgate_vars[] = {
+
+    { ngx_string("meshgate_version"), NULL,
+      ngx_http_meshgate_version_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_int_t
+ngx_http_meshgate_version_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    v->len = sizeof(NGX_HTTP_MESHGATE_VERSION) - 1;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = (u_char *) NGX_HTTP_MESHGATE_VERSION;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_meshgate_pool_allocator(mg_allocator_t *a, ngx_pool_t *pool)
+{
+    a->alloc = ngx_http_meshgate_palloc;
+    a->data = pool;
+}
+
+
+static void *
+ngx_http_meshgate_palloc(void *data, size_t size)
+{
+    return ngx_palloc(data, size);
+}
+
+
+static ngx_int_t
+ngx_http_meshgate_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_meshgate_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
