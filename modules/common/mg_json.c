@@ -35,7 +35,6 @@ typedef struct {
     unsigned              bounded;  /* max_toks is the bound from len */
     unsigned              depth;
     unsigned              max_depth;
-    unsigned              options;
     mg_allocator_t       *alloc;
     const char           *err;
 } mg_json_parser_t;
@@ -87,8 +86,10 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
     unsigned options, uint32_t max_toks, unsigned max_depth,
     mg_allocator_t *a, const char **err)
 {
+    size_t            size;
     uint32_t          bound, top;
     unsigned char     c;
+    mg_json_type_e    type;
     mg_json_state_e   state;
     mg_json_parser_t  p;
 
@@ -131,12 +132,20 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
     p.stack = NULL;
     p.depth = 0;
     p.max_depth = max_depth;
-    p.options = options;
     p.alloc = a;
     p.err = NULL;
 
+    /* only a 32-bit size_t can overflow here */
+
+    size = (size_t) max_toks * sizeof(mg_json_tok_t);
+
+    if (size / sizeof(mg_json_tok_t) != max_toks) {
+        *err = "JSON text too long";
+        return -1;
+    }
+
     if (max_toks) {
-        json->toks = mg_alloc(a, max_toks * sizeof(mg_json_tok_t));
+        json->toks = mg_alloc(a, size);
         if (json->toks == NULL) {
             *err = "out of memory";
             return -1;
@@ -226,11 +235,9 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
             }
 
             if (c == '{' || c == '[') {
-                if (mg_json_token(&p, c == '{' ? MG_JSON_OBJECT
-                                               : MG_JSON_ARRAY)
-                    != 0
-                    || mg_json_push(&p) != 0)
-                {
+                type = (c == '{') ? MG_JSON_OBJECT : MG_JSON_ARRAY;
+
+                if (mg_json_token(&p, type) != 0 || mg_json_push(&p) != 0) {
                     *err = p.err;
                     return -1;
                 }

@@ -101,8 +101,11 @@ mg_jwks_parse(mg_jwks_t *jwks, const unsigned char *data, size_t len,
                       &jerr);
 
     if (root == NULL) {
-        /* jansson quotes the input in its messages, and the input is not
-         * trusted to be fit for a log line */
+        /*
+         * jansson quotes the input in its messages, and the input is not
+         * trusted to be fit for a log line
+         */
+
         mg_jwk_printable(text, sizeof(text), jerr.text, strlen(jerr.text),
                          0);
         snprintf(err, err_len,
@@ -161,8 +164,7 @@ mg_jwks_parse(mg_jwks_t *jwks, const unsigned char *data, size_t len,
         if (rc == MG_JWK_NOMEM) {
             snprintf(err, err_len, "out of memory");
             mg_jwks_free(jwks);
-            jwks->nkeys = 0;
-            jwks->skipped = 0;
+            memset(jwks, 0, sizeof(mg_jwks_t));
             goto failed;
         }
 
@@ -191,8 +193,11 @@ mg_jwks_parse(mg_jwks_t *jwks, const unsigned char *data, size_t len,
 
     json_decref(root);
 
-    /* failed key imports leave OpenSSL errors that nginx would report
-     * against some unrelated connection later */
+    /*
+     * failed key imports leave OpenSSL errors that nginx would report
+     * against some unrelated connection later
+     */
+
     ERR_clear_error();
 
     return 0;
@@ -395,7 +400,8 @@ mg_jwk_oct(mg_jwk_t *key, json_t *jwk, mg_allocator_t *a, char *reason)
     k = json_object_get(jwk, "k");
 
     if (!json_is_string(k)) {
-        snprintf(reason, MG_JWK_REASON_LEN, "\"k\" is missing or not a string");
+        snprintf(reason, MG_JWK_REASON_LEN,
+                 "\"k\" is missing or not a string");
         return MG_JWK_SKIP;
     }
 
@@ -478,7 +484,14 @@ mg_jwk_rsa(mg_jwk_t *key, json_t *jwk, char *reason)
         return MG_JWK_SKIP;
     }
 
-    rc = MG_JWK_NOMEM;
+    /*
+     * OpenSSL failing here is out of memory or, in a restricted build, a
+     * key type it does not offer: either way this key is of no use, and
+     * the others may still be.
+     */
+
+    snprintf(reason, MG_JWK_REASON_LEN, "OpenSSL cannot load the RSA key");
+    rc = MG_JWK_SKIP;
 
     pkey = NULL;
     params = NULL;
@@ -498,7 +511,6 @@ mg_jwk_rsa(mg_jwk_t *key, json_t *jwk, char *reason)
         snprintf(reason, MG_JWK_REASON_LEN,
                  "RSA modulus of %d bits is not within %d..%d", bits,
                  MG_JWK_RSA_MIN_BITS, MG_JWK_RSA_MAX_BITS);
-        rc = MG_JWK_SKIP;
         goto done;
     }
 
@@ -521,8 +533,6 @@ mg_jwk_rsa(mg_jwk_t *key, json_t *jwk, char *reason)
     if (EVP_PKEY_fromdata_init(ctx) != 1
         || EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
     {
-        snprintf(reason, MG_JWK_REASON_LEN, "OpenSSL rejects the RSA key");
-        rc = MG_JWK_SKIP;
         goto done;
     }
 
@@ -590,13 +600,13 @@ mg_jwk_ec(mg_jwk_t *key, json_t *jwk, char *reason)
     pkey = NULL;
     check = NULL;
 
-    ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-    if (ctx == NULL) {
-        return MG_JWK_NOMEM;
-    }
+    /* as for RSA, an OpenSSL failure only costs this key */
 
-    if (EVP_PKEY_fromdata_init(ctx) != 1) {
-        rc = MG_JWK_NOMEM;
+    snprintf(reason, MG_JWK_REASON_LEN, "OpenSSL cannot load the EC key");
+    rc = MG_JWK_SKIP;
+
+    ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1) {
         goto done;
     }
 
@@ -612,7 +622,6 @@ mg_jwk_ec(mg_jwk_t *key, json_t *jwk, char *reason)
 
     check = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
     if (check == NULL) {
-        rc = MG_JWK_NOMEM;
         goto done;
     }
 
@@ -631,7 +640,6 @@ mg_jwk_ec(mg_jwk_t *key, json_t *jwk, char *reason)
 invalid:
 
     snprintf(reason, MG_JWK_REASON_LEN, "EC point is not on the curve");
-    rc = MG_JWK_SKIP;
 
 done:
 
@@ -684,7 +692,9 @@ mg_jwk_okp(mg_jwk_t *key, json_t *jwk, char *reason)
 
     pkey = EVP_PKEY_new_raw_public_key_ex(NULL, curve->group, NULL, x, len);
     if (pkey == NULL) {
-        return MG_JWK_NOMEM;
+        snprintf(reason, MG_JWK_REASON_LEN, "OpenSSL cannot load the %s key",
+                 curve->name);
+        return MG_JWK_SKIP;
     }
 
     key->kty = MG_JWK_OKP;

@@ -47,7 +47,9 @@ typedef struct {
     mg_jwk_t             *keys;
     size_t                nkeys;
     size_t                skipped;    /* keys left out as unusable */
-    char                  skip_reason[128];  /* why the last one was */
+    char                  skip_reason[128];  /* why the last one was:
+                                                "key N (kid \"...\"): ...",
+                                                N from 0, printable ASCII */
 } mg_jwks_t;
 
 
@@ -59,8 +61,10 @@ typedef struct {
  * members only are read; private ones ("d", "p", ...) are ignored.
  *
  * Returns 0 (nkeys may be 0: the caller decides), or -1 with a message in
- * err when the document itself is not a JWK or JWK Set.  On success the
- * caller owns the OpenSSL keys and releases them with mg_jwks_free().
+ * err when the document itself is not a JWK or JWK Set (or on allocation
+ * failure).  On success the caller owns the OpenSSL keys and releases them
+ * with mg_jwks_free(), which may be called more than once.  Messages are
+ * printable ASCII whatever the input; OpenSSL's error queue is left empty.
  */
 int mg_jwks_parse(mg_jwks_t *jwks, const unsigned char *data, size_t len,
     mg_allocator_t *a, char *err, size_t err_len);

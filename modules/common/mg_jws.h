@@ -24,7 +24,9 @@
  * signatures must be exactly twice the curve's coordinate size (R || S as
  * RFC 7518 section 3.4 says) and are converted to DER for OpenSSL; RSA-PSS
  * uses MGF1 with the same hash and a salt as long as the hash.  Returns
- * MG_JWS_VALID, MG_JWS_INVALID, or MG_JWS_ERROR when OpenSSL itself fails.
+ * MG_JWS_VALID, MG_JWS_INVALID, or MG_JWS_ERROR when OpenSSL itself fails
+ * (out of memory).  A key that does not fit alg gives MG_JWS_INVALID.  The
+ * OpenSSL error queue is left empty.
  */
 int mg_jws_verify(mg_jwt_alg_e alg, const mg_jwk_t *key,
     const unsigned char *input, size_t input_len,

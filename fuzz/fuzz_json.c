@@ -1,0 +1,340 @@
+
+/*
+ * meshgate: libFuzzer harness for mg_json.c.
+ *
+ * The first byte chooses the options: bit 0 MG_JSON_UNIQUE_KEYS, bits 1-6
+ * max_depth, bit 7 a max_toks of 16; the rest is the JSON text.  Every
+ * token of an accepted text is checked against the layout mg_json.h
+ * promises and put through the accessors, each writing into a buffer that
+ * is exactly as long as promised, so that ASan sees any overrun.  The
+ * compact form of the top-level value must parse again to as many tokens.
+ */
+
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mg_json.h"
+
+
+typedef union {
+    long double           ld;
+    long long             ll;
+    void                 *p;
+} fuzz_align_t;
+
+
+typedef struct fuzz_block_s  fuzz_block_t;
+
+struct fuzz_block_s {
+    fuzz_block_t         *next;
+    fuzz_align_t          data[];
+};
+
+
+static fuzz_block_t  *fuzz_blocks;
+
+
+#define fuzz_assert(expr)                                                    \
+    if (!(expr)) {                                                           \
+        fprintf(stderr, "assertion failed at line %d: %s\n", __LINE__,       \
+                #expr);                                                      \
+        abort();                                                             \
+    }
+
+#define fuzz_space(c)                                                        \
+    ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
+
+
+static void *
+fuzz_alloc(void *data, size_t size)
+{
+    fuzz_block_t  *b;
+
+    b = malloc(sizeof(fuzz_block_t) + size);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->next = fuzz_blocks;
+    fuzz_blocks = b;
+
+    return b->data;
+}
+
+
+static void
+fuzz_free_all(void)
+{
+    fuzz_block_t  *b;
+
+    while (fuzz_blocks) {
+        b = fuzz_blocks;
+        fuzz_blocks = b->next;
+        free(b);
+    }
+}
+
+
+static mg_allocator_t  fuzz_allocator = { fuzz_alloc, NULL };
+
+
+static unsigned char *
+fuzz_malloc(size_t size)
+{
+    unsigned char  *p;
+
+    p = malloc(size);
+
+    if (p == NULL && size) {
+        abort();
+    }
+
+    return p;
+}
+
+
+static void
+fuzz_string(const mg_json_t *js, uint32_t i)
+{
+    size_t                n, room;
+    unsigned char        *s;
+    const mg_json_tok_t  *t;
+
+    t = &js->toks[i];
+    room = t->end - t->start;
+
+    fuzz_assert(room >= 2);
+    fuzz_assert(js->buf[t->start] == '"' && js->buf[t->end - 1] == '"');
+
+    s = fuzz_malloc(room);
+    n = mg_json_string(js, i, s);
+
+    fuzz_assert(n <= room - 2);
+    fuzz_assert(mg_json_string_eq(js, i, s, n));
+
+    if (n) {
+        fuzz_assert(!mg_json_string_eq(js, i, s, n - 1));
+
+        s[n - 1] ^= 0x01;
+        fuzz_assert(!mg_json_string_eq(js, i, s, n));
+        s[n - 1] ^= 0x01;
+    }
+
+    if (!(t->flags & MG_JSON_ESCAPED)) {
+        fuzz_assert(n == room - 2);
+        fuzz_assert(memcmp(s, js->buf + t->start + 1, n) == 0);
+        fuzz_assert(memchr(js->buf + t->start + 1, '\\', n) == NULL);
+    }
+
+    fuzz_assert(!!(t->flags & MG_JSON_CTL)
+                == (memchr(s, '\r', n) || memchr(s, '\n', n)
+                    || memchr(s, '\0', n)));
+
+    free(s);
+}
+
+
+static void
+fuzz_number(const mg_json_t *js, uint32_t i)
+{
+    int                   rc;
+    char                 *text;
+    double                v, w;
+    size_t                n;
+    const mg_json_tok_t  *t;
+
+    t = &js->toks[i];
+    n = t->end - t->start;
+
+    rc = mg_json_number(js, i, &v);
+
+    text = (char *) fuzz_malloc(n + 1);
+    memcpy(text, js->buf + t->start, n);
+    text[n] = '\0';
+
+    w = strtod(text, NULL);
+
+    if (n <= 255 && w == w && w - w == 0) {
+        fuzz_assert(rc == 0 && (v == w));
+
+    } else {
+        fuzz_assert(rc == -1);
+    }
+
+    free(text);
+}
+
+
+static void
+fuzz_object(const mg_json_t *js, uint32_t obj, unsigned options)
+{
+    size_t          n;
+    int32_t         v;
+    uint32_t        k, m;
+    unsigned char  *name;
+
+    k = obj + 1;
+
+    for (m = 0; m < js->toks[obj].size; m++) {
+        fuzz_assert(js->toks[k].type == MG_JSON_STRING);
+
+        name = fuzz_malloc(js->toks[k].end - js->toks[k].start);
+        n = mg_json_string(js, k, name);
+
+        v = mg_json_object_get(js, obj, name, n);
+
+        /* the first member of that name */
+
+        fuzz_assert(v > (int32_t) obj && (uint32_t) v <= k + 1);
+        fuzz_assert(mg_json_string_eq(js, (uint32_t) v - 1, name, n));
+
+        if (options & MG_JSON_UNIQUE_KEYS) {
+            fuzz_assert((uint32_t) v == k + 1);
+        }
+
+        free(name);
+
+        k = js->toks[k + 1].next;
+    }
+}
+
+
+static void
+fuzz_compact(const mg_json_t *js, uint32_t i, unsigned options, int reparse)
+{
+    size_t                n, room;
+    mg_json_t             again;
+    const char           *err;
+    unsigned char        *c;
+    const mg_json_tok_t  *t;
+
+    t = &js->toks[i];
+    room = t->end - t->start;
+
+    c = fuzz_malloc(room);
+    n = mg_json_compact(js, i, c);
+
+    fuzz_assert(n <= room);
+
+    if (reparse) {
+        fuzz_assert(mg_json_parse(&again, c, n, options, 0xffffffff, 64,
+                                  &fuzz_allocator, &err)
+                    == 0);
+        fuzz_assert(again.ntoks == t->next - i);
+        fuzz_assert(again.toks[0].start == 0 && again.toks[0].end == n);
+    }
+
+    free(c);
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int                   rc;
+    size_t                j;
+    uint32_t              i, k, m, children, max_toks;
+    unsigned              options, max_depth;
+    mg_json_t             js;
+    const char           *err;
+    const mg_json_tok_t  *t;
+
+    if (size == 0) {
+        return 0;
+    }
+
+    options = (data[0] & 0x01) ? MG_JSON_UNIQUE_KEYS : 0;
+    max_depth = (data[0] >> 1) & 0x3f;
+    max_toks = (data[0] & 0x80) ? 16 : 0xffffffff;
+
+    data++;
+    size--;
+
+    err = NULL;
+
+    rc = mg_json_parse(&js, data, size, options, max_toks, max_depth,
+                       &fuzz_allocator, &err);
+
+    if (rc != 0) {
+        fuzz_assert(rc == -1 && err != NULL && err[0] != '\0');
+        goto done;
+    }
+
+    fuzz_assert(js.ntoks >= 1 && js.ntoks <= max_toks);
+    fuzz_assert(js.ntoks <= size / 2 + 1);
+    fuzz_assert(js.toks[0].next == js.ntoks);
+
+    for (j = 0; j < js.toks[0].start; j++) {
+        fuzz_assert(fuzz_space(data[j]));
+    }
+
+    for (j = js.toks[0].end; j < size; j++) {
+        fuzz_assert(fuzz_space(data[j]));
+    }
+
+    for (i = 0; i < js.ntoks; i++) {
+        t = &js.toks[i];
+
+        fuzz_assert(t->start < t->end && t->end <= size);
+        fuzz_assert(t->next > i && t->next <= js.ntoks);
+        fuzz_assert(t->type >= MG_JSON_OBJECT && t->type <= MG_JSON_NULL);
+        fuzz_assert(t->flags == 0 || t->type == MG_JSON_STRING);
+        fuzz_assert(!(t->flags & MG_JSON_CTL)
+                    || (t->flags & MG_JSON_ESCAPED));
+
+        switch (t->type) {
+
+        case MG_JSON_OBJECT:
+        case MG_JSON_ARRAY:
+            fuzz_assert(data[t->start] == (t->type == MG_JSON_OBJECT ? '{'
+                                                                     : '['));
+            fuzz_assert(data[t->end - 1] == (t->type == MG_JSON_OBJECT
+                                             ? '}' : ']'));
+
+            children = t->size * (t->type == MG_JSON_OBJECT ? 2 : 1);
+            k = i + 1;
+
+            for (m = 0; m < children; m++) {
+                fuzz_assert(k < t->next);
+                fuzz_assert(js.toks[k].start > t->start
+                            && js.toks[k].end < t->end);
+                k = js.toks[k].next;
+            }
+
+            fuzz_assert(k == t->next);
+
+            if (t->type == MG_JSON_OBJECT) {
+                fuzz_object(&js, i, options);
+            }
+
+            break;
+
+        case MG_JSON_STRING:
+            fuzz_assert(t->next == i + 1 && t->size == 0);
+            fuzz_string(&js, i);
+            break;
+
+        default:
+            fuzz_assert(t->next == i + 1 && t->size == 0);
+            break;
+        }
+
+        if (t->type == MG_JSON_NUMBER) {
+            fuzz_number(&js, i);
+
+        } else {
+            fuzz_assert(mg_json_number(&js, i, &(double) { 0 }) == -1);
+        }
+
+        fuzz_compact(&js, i, options, i < 8);
+    }
+
+done:
+
+    fuzz_free_all();
+
+    return 0;
+}

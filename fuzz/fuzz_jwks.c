@@ -1,0 +1,210 @@
+
+/*
+ * meshgate: libFuzzer harness for mg_jwks_parse() and mg_jws_verify().
+ *
+ * The input is a JWK or JWK Set.  Every key that comes out of it is then
+ * tried with every algorithm on a fixed signing input, with signatures
+ * taken from the input itself: of the exact length the algorithm wants,
+ * and of a length that depends on the input.  Besides the sanitizers'
+ * findings, it aborts when a key breaks its documented shape, when
+ * verification claims an internal failure (it only may on allocation
+ * failures), and when OpenSSL's error queue is left non-empty.
+ */
+
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+#include "mg_jwk.h"
+#include "mg_jws.h"
+
+
+typedef struct fuzz_block_s  fuzz_block_t;
+
+struct fuzz_block_s {
+    fuzz_block_t         *next;
+};
+
+
+static void *fuzz_alloc(void *data, size_t size);
+static void fuzz_check_key(const mg_jwk_t *key);
+static void fuzz_verify(const mg_jwk_t *key, const uint8_t *data,
+    size_t size);
+
+
+static fuzz_block_t   *fuzz_blocks;
+
+static const unsigned char  fuzz_input[] =
+    "eyJhbGciOiJFUzI1NiIsImtpZCI6ImZ1enoifQ.eyJzdWIiOiJmdXp6In0";
+
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    size_t           i;
+    mg_jwks_t        jwks;
+    fuzz_block_t    *b;
+    mg_allocator_t   a;
+    char             err[128];
+
+    a.alloc = fuzz_alloc;
+    a.data = NULL;
+
+    if (mg_jwks_parse(&jwks, data, size, &a, err, sizeof(err)) == 0) {
+
+        if (jwks.skipped != 0 && memchr(jwks.skip_reason, '\0',
+                                        sizeof(jwks.skip_reason)) == NULL)
+        {
+            abort();
+        }
+
+        for (i = 0; i < jwks.nkeys; i++) {
+            fuzz_check_key(&jwks.keys[i]);
+            fuzz_verify(&jwks.keys[i], data, size);
+        }
+
+        mg_jwks_free(&jwks);
+        mg_jwks_free(&jwks);
+
+    } else if (memchr(err, '\0', sizeof(err)) == NULL || err[0] == '\0') {
+        abort();
+    }
+
+    if (ERR_peek_error() != 0) {
+        abort();
+    }
+
+    while (fuzz_blocks != NULL) {
+        b = fuzz_blocks;
+        fuzz_blocks = b->next;
+        free(b);
+    }
+
+    return 0;
+}
+
+
+static void *
+fuzz_alloc(void *data, size_t size)
+{
+    fuzz_block_t  *b;
+
+    /* 16 bytes keep the payload aligned as malloc() aligns */
+
+    b = malloc(16 + size);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->next = fuzz_blocks;
+    fuzz_blocks = b;
+
+    return (char *) b + 16;
+}
+
+
+static void
+fuzz_check_key(const mg_jwk_t *key)
+{
+    if (key->kid.data == NULL && key->kid.len != 0) {
+        abort();
+    }
+
+    switch (key->kty) {
+
+    case MG_JWK_OCT:
+        if (key->secret.data == NULL || key->secret.len == 0
+            || key->pkey != NULL || key->crv != MG_JWK_CRV_NONE)
+        {
+            abort();
+        }
+        break;
+
+    case MG_JWK_RSA:
+        if (key->pkey == NULL || key->crv != MG_JWK_CRV_NONE) {
+            abort();
+        }
+        break;
+
+    case MG_JWK_EC:
+        if (key->pkey == NULL
+            || (key->crv != MG_JWK_P256 && key->crv != MG_JWK_P384
+                && key->crv != MG_JWK_P521))
+        {
+            abort();
+        }
+        break;
+
+    case MG_JWK_OKP:
+        if (key->pkey == NULL
+            || (key->crv != MG_JWK_ED25519 && key->crv != MG_JWK_ED448))
+        {
+            abort();
+        }
+        break;
+
+    default:
+        abort();
+    }
+
+    if (key->alg != MG_JWT_ALG_UNKNOWN && !mg_jwk_fits(key, key->alg)) {
+        abort();
+    }
+}
+
+
+static void
+fuzz_verify(const mg_jwk_t *key, const uint8_t *data, size_t size)
+{
+    int             alg, rc;
+    size_t          i, len;
+    unsigned char   sig[2048 + 2];
+
+    static const size_t  sizes[] = {
+        0, 32, 48, 64, 256, 256, 256, 256, 256, 256, 64, 96, 132, 64
+    };
+
+    /* signatures are the input backwards, cycled if need be */
+
+    for (i = 0; i < sizeof(sig); i++) {
+        sig[i] = data[size - 1 - i % size];
+    }
+
+    for (alg = MG_JWT_HS256; alg <= MG_JWT_EDDSA; alg++) {
+        len = sizes[alg];
+
+        if (alg >= MG_JWT_RS256 && alg <= MG_JWT_PS512 && key->pkey != NULL) {
+            len = (size_t) EVP_PKEY_get_size(key->pkey);
+
+        } else if (alg == MG_JWT_EDDSA && key->crv == MG_JWK_ED448) {
+            len = 114;
+        }
+
+        if (len > sizeof(sig) - 2) {
+            abort();
+        }
+
+        rc = mg_jws_verify((mg_jwt_alg_e) alg, key, fuzz_input,
+                           sizeof(fuzz_input) - 1, sig, len);
+
+        if (rc == MG_JWS_ERROR
+            || (rc == MG_JWS_VALID && !mg_jwk_fits(key, alg)))
+        {
+            abort();
+        }
+
+        /* and one of a length the input picks, often a wrong one */
+
+        rc = mg_jws_verify((mg_jwt_alg_e) alg, key, fuzz_input,
+                           sizeof(fuzz_input) - 1, sig, size % (len + 2));
+
+        if (rc == MG_JWS_ERROR) {
+            abort();
+        }
+    }
+}

@@ -1,0 +1,299 @@
+
+/*
+ * meshgate: libFuzzer harness for mg_jwt.c.
+ *
+ * The first byte chooses how the rest is used.  If it is even, the rest is
+ * the token as is.  If it is odd, the rest is a header, a claims set and a
+ * signature separated by 0xff bytes (which no valid JSON text contains),
+ * and each is base64url-encoded into a token: this gets the fuzzer past
+ * base64url and into the JSON and JWT checks.  Seeds start with '0' or
+ * '1' accordingly.
+ *
+ * For an accepted token, everything mg_jwt.h promises is checked, and every
+ * value of the header and claims set goes through mg_jwt_value() and
+ * mg_json_compact() into a buffer exactly as long as the token says it
+ * needs, so that ASan sees any overrun; lookups are done along every path
+ * of up to three names.
+ */
+
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mg_base64url.h"
+#include "mg_jwt.h"
+
+
+typedef union {
+    long double           ld;
+    long long             ll;
+    void                 *p;
+} fuzz_align_t;
+
+
+typedef struct fuzz_block_s  fuzz_block_t;
+
+struct fuzz_block_s {
+    fuzz_block_t         *next;
+    fuzz_align_t          data[];
+};
+
+
+static fuzz_block_t  *fuzz_blocks;
+
+
+#define fuzz_assert(expr)                                                    \
+    if (!(expr)) {                                                           \
+        fprintf(stderr, "assertion failed at line %d: %s\n", __LINE__,       \
+                #expr);                                                      \
+        abort();                                                             \
+    }
+
+
+static void *
+fuzz_alloc(void *data, size_t size)
+{
+    fuzz_block_t  *b;
+
+    b = malloc(sizeof(fuzz_block_t) + size);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->next = fuzz_blocks;
+    fuzz_blocks = b;
+
+    return b->data;
+}
+
+
+static void
+fuzz_free_all(void)
+{
+    fuzz_block_t  *b;
+
+    while (fuzz_blocks) {
+        b = fuzz_blocks;
+        fuzz_blocks = b->next;
+        free(b);
+    }
+}
+
+
+static mg_allocator_t  fuzz_allocator = { fuzz_alloc, NULL };
+
+
+static unsigned char *
+fuzz_malloc(size_t size)
+{
+    unsigned char  *p;
+
+    p = malloc(size);
+
+    if (p == NULL && size) {
+        abort();
+    }
+
+    return p;
+}
+
+
+static void
+fuzz_values(const mg_json_t *js)
+{
+    size_t                n, room;
+    uint32_t              i;
+    unsigned char        *dst;
+    const mg_json_tok_t  *t;
+
+    for (i = 0; i < js->ntoks; i++) {
+        t = &js->toks[i];
+
+        fuzz_assert(!(t->flags & MG_JSON_CTL));
+
+        room = t->end - t->start;
+        dst = fuzz_malloc(room);
+
+        n = mg_jwt_value(js, i, dst);
+        fuzz_assert(n <= room);
+
+        if (t->type == MG_JSON_NULL) {
+            fuzz_assert(n == 0);
+        }
+
+        if (t->type == MG_JSON_NUMBER || t->type == MG_JSON_TRUE
+            || t->type == MG_JSON_FALSE)
+        {
+            fuzz_assert(n == room && memcmp(dst, js->buf + t->start, n) == 0);
+        }
+
+        n = mg_json_compact(js, i, dst);
+        fuzz_assert(n <= room);
+
+        free(dst);
+    }
+}
+
+
+/* looks up every path of up to three names that leads through objects */
+
+static void
+fuzz_paths(const mg_json_t *js, uint32_t obj, mg_str_t *path, size_t depth)
+{
+    int32_t         v;
+    uint32_t        k, m;
+    unsigned char  *name;
+
+    if (depth == 3) {
+        return;
+    }
+
+    k = obj + 1;
+
+    for (m = 0; m < js->toks[obj].size; m++) {
+        name = fuzz_malloc(js->toks[k].end - js->toks[k].start);
+
+        path[depth].data = name;
+        path[depth].len = mg_json_string(js, k, name);
+
+        v = mg_jwt_lookup(js, path, depth + 1);
+
+        /* names are unique in a token that parsed */
+
+        fuzz_assert(v >= 0 && (uint32_t) v == k + 1);
+
+        if (js->toks[v].type == MG_JSON_OBJECT) {
+            fuzz_paths(js, (uint32_t) v, path, depth + 1);
+
+        } else if (depth < 2) {
+            path[depth + 1].data = (const unsigned char *) "x";
+            path[depth + 1].len = 1;
+
+            fuzz_assert(mg_jwt_lookup(js, path, depth + 2) == -1);
+        }
+
+        free(name);
+
+        k = js->toks[k + 1].next;
+    }
+}
+
+
+static void
+fuzz_check(const mg_jwt_t *jwt, const unsigned char *token, size_t len)
+{
+    mg_str_t     path[3];
+    const char  *name;
+
+    fuzz_assert(len <= MG_JWT_MAX_TOKEN);
+    fuzz_assert(jwt->token.data == token && jwt->token.len == len);
+    fuzz_assert(jwt->signing_input.data == token);
+    fuzz_assert(jwt->signing_input.len < len
+                && token[jwt->signing_input.len] == '.');
+    fuzz_assert(jwt->signature_len > 0);
+
+    name = mg_jwt_alg_name(jwt->alg);
+    fuzz_assert(name != NULL);
+    fuzz_assert(mg_jwt_alg_by_name((const unsigned char *) name,
+                                   strlen(name))
+                == jwt->alg);
+
+    fuzz_assert(jwt->header.ntoks > 0
+                && jwt->header.toks[0].type == MG_JSON_OBJECT);
+    fuzz_assert(jwt->payload.ntoks > 0
+                && jwt->payload.toks[0].type == MG_JSON_OBJECT);
+
+    fuzz_assert(mg_json_object_get(&jwt->header, 0,
+                                   (const unsigned char *) "crit", 4)
+                == -1);
+
+    if (jwt->kid.data) {
+        fuzz_assert(memchr(jwt->kid.data, '\n', jwt->kid.len) == NULL);
+    }
+
+    fuzz_assert(jwt->has_exp
+                == (mg_json_object_get(&jwt->payload, 0,
+                                       (const unsigned char *) "exp", 3)
+                    >= 0));
+
+    fuzz_values(&jwt->header);
+    fuzz_values(&jwt->payload);
+
+    fuzz_paths(&jwt->header, 0, path, 0);
+    fuzz_paths(&jwt->payload, 0, path, 0);
+
+    fuzz_assert(mg_jwt_lookup(&jwt->payload, path, 0) == 0);
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    size_t          n, left, len[3];
+    unsigned        part;
+    mg_jwt_t        jwt;
+    const char     *err;
+    unsigned char  *token, *p;
+    const uint8_t  *seg[3], *end;
+
+    if (size == 0) {
+        return 0;
+    }
+
+    if ((data[0] & 1) == 0) {
+        token = fuzz_malloc(size - 1);
+        memcpy(token, data + 1, size - 1);
+        n = size - 1;
+
+    } else {
+        data++;
+        left = size - 1;
+
+        for (part = 0; part < 3; part++) {
+            seg[part] = data;
+            end = (part < 2) ? memchr(data, 0xff, left) : NULL;
+            len[part] = end ? (size_t) (end - data) : left;
+
+            data += len[part];
+            left -= len[part];
+
+            if (left) {
+                data++;
+                left--;
+            }
+        }
+
+        n = mg_base64url_encoded_size(len[0])
+            + mg_base64url_encoded_size(len[1])
+            + mg_base64url_encoded_size(len[2]) + 2;
+
+        token = fuzz_malloc(n);
+        p = token;
+
+        for (part = 0; part < 3; part++) {
+            if (part) {
+                *p++ = '.';
+            }
+
+            p += mg_base64url_encode(p, seg[part], len[part]);
+        }
+
+        n = p - token;
+    }
+
+    err = NULL;
+
+    if (mg_jwt_parse(&jwt, token, n, &fuzz_allocator, &err) == 0) {
+        fuzz_check(&jwt, token, n);
+
+    } else {
+        fuzz_assert(err != NULL && err[0] != '\0');
+    }
+
+    free(token);
+    fuzz_free_all();
+
+    return 0;
+}

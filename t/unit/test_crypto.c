@@ -1,0 +1,621 @@
+
+/*
+ * meshgate: unit tests of mg_jwk.c and mg_jws.c, a TAP producer.
+ *
+ * usage: test_crypto DIR
+ *
+ * DIR holds vectors.txt and the files it names, made by t/01-crypto.t with
+ * tooling independent of OpenSSL's JOSE handling (CryptX, Crypt::JWT,
+ * PyJWT).  Lines of vectors.txt:
+ *
+ *   verify EXPECT ALG JWKFILE TOKEN NAME...
+ *       EXPECT is valid, invalid, or nofit (mg_jwk_fits() must refuse
+ *       and mg_jws_verify() must still say invalid)
+ *   fits 0|1 ALG JWKFILE NAME...
+ *   jwks RC NKEYS SKIPPED FILE TEXT...
+ *       TEXT ("-": none) must occur in skip_reason, or in err if RC is -1
+ *
+ * Besides, a few fixed cases need no generated keys.  Every test also
+ * requires that OpenSSL's error queue is left empty.
+ */
+
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+#include "mg_base64url.h"
+#include "mg_jwk.h"
+#include "mg_jws.h"
+
+
+#define T_LINE_MAX  (MG_JWT_MAX_TOKEN + 1024)
+#define T_FILE_MAX  (1024 * 1024)
+
+
+typedef struct t_block_s  t_block_t;
+
+struct t_block_s {
+    t_block_t            *next;
+};
+
+
+static void *t_alloc(void *data, size_t size);
+static void t_free_all(void);
+static void t_ok(int ok, const char *fmt, const char *name);
+static void t_diag(const char *fmt, ...);
+static char *t_read_file(const char *dir, const char *name, size_t *len);
+static int t_load_key(const char *dir, const char *file, mg_jwks_t *jwks);
+static void t_verify(const char *dir, char *args);
+static void t_fits(const char *dir, char *args);
+static void t_jwks(const char *dir, char *args);
+static void t_fixed(void);
+static int t_parse(const char *doc, mg_jwks_t *jwks, char *err);
+static char *t_word(char **p);
+
+
+static int             t_n;
+static int             t_failed;
+static t_block_t      *t_blocks;
+static mg_allocator_t  t_allocator = { t_alloc, NULL };
+
+
+int
+main(int argc, char **argv)
+{
+    char   *p, *word, line[T_LINE_MAX], path[4096];
+    FILE   *f;
+
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s DIR\n", argv[0]);
+        return 2;
+    }
+
+    snprintf(path, sizeof(path), "%s/vectors.txt", argv[1]);
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        printf("1..1\nnot ok 1 - open %s\n", path);
+        return 1;
+    }
+
+    while (fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+
+        p = line;
+        word = t_word(&p);
+
+        if (word == NULL || word[0] == '#') {
+            continue;
+        }
+
+        if (strcmp(word, "verify") == 0) {
+            t_verify(argv[1], p);
+
+        } else if (strcmp(word, "fits") == 0) {
+            t_fits(argv[1], p);
+
+        } else if (strcmp(word, "jwks") == 0) {
+            t_jwks(argv[1], p);
+
+        } else {
+            t_ok(0, "vectors.txt: unknown line %s", word);
+        }
+
+        t_free_all();
+    }
+
+    fclose(f);
+
+    t_fixed();
+    t_free_all();
+
+    printf("1..%d\n", t_n);
+
+    return t_failed ? 1 : 0;
+}
+
+
+static void *
+t_alloc(void *data, size_t size)
+{
+    t_block_t  *b;
+
+    /* 16 bytes keep the payload aligned as malloc() aligns */
+
+    b = malloc(16 + size);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->next = t_blocks;
+    t_blocks = b;
+
+    return (char *) b + 16;
+}
+
+
+static void
+t_free_all(void)
+{
+    t_block_t  *b;
+
+    while (t_blocks != NULL) {
+        b = t_blocks;
+        t_blocks = b->next;
+        free(b);
+    }
+}
+
+
+static void
+t_ok(int ok, const char *fmt, const char *name)
+{
+    unsigned long  e;
+    char           buf[256];
+
+    /* every operation must leave OpenSSL's error queue as it found it */
+
+    e = ERR_peek_error();
+    if (e != 0) {
+        ERR_error_string_n(e, buf, sizeof(buf));
+        t_diag("OpenSSL error queue not empty: %s", buf);
+        ERR_clear_error();
+        ok = 0;
+    }
+
+    t_n++;
+
+    if (!ok) {
+        t_failed++;
+    }
+
+    printf("%s %d - ", ok ? "ok" : "not ok", t_n);
+    printf(fmt, name);
+    printf("\n");
+    fflush(stdout);
+}
+
+
+static void
+t_diag(const char *fmt, ...)
+{
+    va_list  args;
+
+    printf("# ");
+    va_start(args, fmt);
+    vprintf(fmt, args);
+    va_end(args);
+    printf("\n");
+}
+
+
+static char *
+t_word(char **p)
+{
+    char  *w;
+
+    while (**p == ' ') {
+        (*p)++;
+    }
+
+    if (**p == '\0') {
+        return NULL;
+    }
+
+    w = *p;
+
+    while (**p != ' ' && **p != '\0') {
+        (*p)++;
+    }
+
+    if (**p == ' ') {
+        *(*p)++ = '\0';
+    }
+
+    return w;
+}
+
+
+static char *
+t_read_file(const char *dir, const char *name, size_t *len)
+{
+    char   *buf, path[4096];
+    FILE   *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        t_diag("cannot open %s", path);
+        return NULL;
+    }
+
+    buf = t_alloc(NULL, T_FILE_MAX);
+    if (buf == NULL) {
+        fclose(f);
+        return NULL;
+    }
+
+    *len = fread(buf, 1, T_FILE_MAX, f);
+    fclose(f);
+
+    return buf;
+}
+
+
+static int
+t_load_key(const char *dir, const char *file, mg_jwks_t *jwks)
+{
+    char    *data, err[256];
+    size_t   len;
+
+    data = t_read_file(dir, file, &len);
+    if (data == NULL) {
+        return -1;
+    }
+
+    if (mg_jwks_parse(jwks, (unsigned char *) data, len, &t_allocator,
+                      err, sizeof(err))
+        != 0)
+    {
+        t_diag("%s: %s", file, err);
+        return -1;
+    }
+
+    if (jwks->nkeys != 1) {
+        t_diag("%s: %zu keys, %zu skipped (%s)", file, jwks->nkeys,
+               jwks->skipped, jwks->skipped ? jwks->skip_reason : "");
+        mg_jwks_free(jwks);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static void
+t_verify(const char *dir, char *args)
+{
+    int             rc, fits, want, ok;
+    char           *expect, *alg_name, *file, *token, *dot1, *dot2, *name;
+    size_t          sig_len;
+    mg_jwks_t       jwks;
+    mg_jwt_alg_e    alg;
+    unsigned char  *sig;
+
+    expect = t_word(&args);
+    alg_name = t_word(&args);
+    file = t_word(&args);
+    token = t_word(&args);
+    name = args;
+
+    if (token == NULL) {
+        t_ok(0, "bad verify line %s", name);
+        return;
+    }
+
+    alg = mg_jwt_alg_by_name((unsigned char *) alg_name, strlen(alg_name));
+
+    if (alg == MG_JWT_ALG_UNKNOWN || t_load_key(dir, file, &jwks) != 0) {
+        t_ok(0, "%s (setup)", name);
+        return;
+    }
+
+    dot1 = strchr(token, '.');
+    dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+
+    if (dot2 == NULL || strchr(dot2 + 1, '.') != NULL) {
+        mg_jwks_free(&jwks);
+        t_ok(0, "%s (token shape)", name);
+        return;
+    }
+
+    sig = t_alloc(NULL, mg_base64url_decoded_size(strlen(dot2 + 1)) + 1);
+
+    if (sig == NULL
+        || mg_base64url_decode(sig, &sig_len, (unsigned char *) dot2 + 1,
+                               strlen(dot2 + 1))
+           != 0)
+    {
+        mg_jwks_free(&jwks);
+        t_ok(0, "%s (signature base64url)", name);
+        return;
+    }
+
+    fits = mg_jwk_fits(&jwks.keys[0], alg);
+
+    rc = mg_jws_verify(alg, &jwks.keys[0], (unsigned char *) token,
+                       dot2 - token, sig, sig_len);
+
+    if (strcmp(expect, "valid") == 0) {
+        want = MG_JWS_VALID;
+        ok = fits && rc == want;
+
+    } else if (strcmp(expect, "invalid") == 0) {
+        want = MG_JWS_INVALID;
+        ok = fits && rc == want;
+
+    } else {
+        want = MG_JWS_INVALID;
+        ok = !fits && rc == want;
+    }
+
+    if (!ok) {
+        t_diag("fits %d, mg_jws_verify() %d, expected %d", fits, rc, want);
+    }
+
+    mg_jwks_free(&jwks);
+
+    t_ok(ok, "%s", name);
+}
+
+
+static void
+t_fits(const char *dir, char *args)
+{
+    int           want, got;
+    char         *expect, *alg_name, *file, *name;
+    mg_jwks_t     jwks;
+    mg_jwt_alg_e  alg;
+
+    expect = t_word(&args);
+    alg_name = t_word(&args);
+    file = t_word(&args);
+    name = args;
+
+    if (file == NULL) {
+        t_ok(0, "bad fits line %s", name);
+        return;
+    }
+
+    alg = mg_jwt_alg_by_name((unsigned char *) alg_name, strlen(alg_name));
+
+    if (alg == MG_JWT_ALG_UNKNOWN || t_load_key(dir, file, &jwks) != 0) {
+        t_ok(0, "%s (setup)", name);
+        return;
+    }
+
+    want = atoi(expect);
+    got = mg_jwk_fits(&jwks.keys[0], alg);
+
+    if (got != want) {
+        t_diag("mg_jwk_fits() %d, expected %d", got, want);
+    }
+
+    mg_jwks_free(&jwks);
+
+    t_ok(got == want, "%s", name);
+}
+
+
+static void
+t_jwks(const char *dir, char *args)
+{
+    int         rc, ok;
+    char       *want_rc, *want_n, *want_skipped, *file, *text, *data;
+    char        err[256];
+    size_t      len;
+    mg_jwks_t   jwks;
+
+    want_rc = t_word(&args);
+    want_n = t_word(&args);
+    want_skipped = t_word(&args);
+    file = t_word(&args);
+    text = args;
+
+    if (file == NULL) {
+        t_ok(0, "bad jwks line %s", text);
+        return;
+    }
+
+    data = t_read_file(dir, file, &len);
+    if (data == NULL) {
+        t_ok(0, "JWKS %s (setup)", file);
+        return;
+    }
+
+    err[0] = '\0';
+
+    rc = mg_jwks_parse(&jwks, (unsigned char *) data, len, &t_allocator,
+                       err, sizeof(err));
+
+    ok = (rc == atoi(want_rc));
+
+    if (rc == 0) {
+        ok = ok && jwks.nkeys == (size_t) atoi(want_n)
+                && jwks.skipped == (size_t) atoi(want_skipped);
+
+        if (strcmp(text, "-") != 0) {
+            ok = ok && jwks.skipped
+                    && strstr(jwks.skip_reason, text) != NULL;
+        }
+
+        t_diag("%s: %zu keys, %zu skipped%s%s", file, jwks.nkeys,
+               jwks.skipped, jwks.skipped ? ", last: " : "",
+               jwks.skipped ? jwks.skip_reason : "");
+
+        mg_jwks_free(&jwks);
+
+    } else {
+        ok = ok && (strcmp(text, "-") == 0 || strstr(err, text) != NULL);
+
+        t_diag("%s: error: %s", file, err);
+    }
+
+    t_ok(ok, "JWKS %s", file);
+}
+
+
+static int
+t_parse(const char *doc, mg_jwks_t *jwks, char *err)
+{
+    err[0] = '\0';
+
+    return mg_jwks_parse(jwks, (const unsigned char *) doc, strlen(doc),
+                         &t_allocator, err, 256);
+}
+
+
+static void
+t_fixed(void)
+{
+    int              rc, ok;
+    size_t           i;
+    mg_jwk_t         rsa;
+    mg_jwks_t        jwks;
+    char             err[256], doc[256];
+    unsigned char    sig[256];
+
+    static const char  *not_jwk[] = {
+        "[]",
+        "[{\"kty\":\"oct\",\"k\":\"AAAA\"}]",
+        "\"keys\"",
+        "42",
+        "null",
+        "{}",
+        "{\"keys\":{}}",
+        "{\"keys\":\"x\"}",
+        "{\"keys\":[]",
+        "{\"keys\":[],\"keys\":[]}",
+        "{\"kty\":\"oct\",\"kty\":\"oct\",\"k\":\"AAAA\"}",
+        "",
+        "\xff\xfe{}",
+        NULL
+    };
+
+    for (i = 0; not_jwk[i] != NULL; i++) {
+        rc = t_parse(not_jwk[i], &jwks, err);
+
+        if (rc == 0) {
+            mg_jwks_free(&jwks);
+        }
+
+        t_diag("%s", err);
+        t_ok(rc == -1 && strncmp(err, "not a JWK or JWK Set", 20) == 0,
+             "not a JWK: %s", not_jwk[i]);
+    }
+
+    /* a single key, its kid copied */
+
+    rc = t_parse("{\"kty\":\"oct\",\"kid\":\"k1\",\"k\":\"c2VjcmV0\"}",
+                 &jwks, err);
+
+    ok = rc == 0 && jwks.nkeys == 1 && jwks.skipped == 0
+         && jwks.keys[0].kty == MG_JWK_OCT
+         && jwks.keys[0].kid.len == 2
+         && memcmp(jwks.keys[0].kid.data, "k1", 2) == 0
+         && jwks.keys[0].secret.len == 6
+         && memcmp(jwks.keys[0].secret.data, "secret", 6) == 0
+         && jwks.keys[0].alg == MG_JWT_ALG_UNKNOWN;
+
+    if (rc == 0) {
+        mg_jwks_free(&jwks);
+        mg_jwks_free(&jwks);
+    }
+
+    t_ok(ok, "%s", "single oct JWK with kid; mg_jwks_free() twice");
+
+    /* a key without kid has kid.data NULL, an empty kid is kept */
+
+    rc = t_parse("{\"keys\":[{\"kty\":\"oct\",\"k\":\"c2VjcmV0\"},"
+                 "{\"kty\":\"oct\",\"kid\":\"\",\"k\":\"c2VjcmV0\"}]}",
+                 &jwks, err);
+
+    ok = rc == 0 && jwks.nkeys == 2
+         && jwks.keys[0].kid.data == NULL
+         && jwks.keys[1].kid.data != NULL && jwks.keys[1].kid.len == 0;
+
+    if (rc == 0) {
+        mg_jwks_free(&jwks);
+    }
+
+    t_ok(ok, "%s", "kid absent vs. empty");
+
+    /* what a skip reason shows of a hostile kid */
+
+    rc = t_parse("{\"keys\":[{\"kty\":\"nope\",\"kid\":\"a\\\"b\\n\\u00e9"
+                 "0123456789012345678901234567890123456789\"}]}",
+                 &jwks, err);
+
+    ok = rc == 0 && jwks.nkeys == 0 && jwks.skipped == 1
+         && strncmp(jwks.skip_reason, "key 0 (kid \"a?b???0123", 22) == 0
+         && strstr(jwks.skip_reason, "...\"): unsupported \"kty\"") != NULL;
+
+    t_diag("%s", rc == 0 ? jwks.skip_reason : err);
+
+    if (rc == 0) {
+        mg_jwks_free(&jwks);
+    }
+
+    t_ok(ok, "%s", "kid in skip reason is sanitized and cut");
+
+    /* key members of the wrong JSON types */
+
+    rc = t_parse("{\"keys\":[1,[],{\"kty\":1},{\"kty\":\"oct\",\"k\":1},"
+                 "{\"kty\":\"oct\",\"k\":\"c2VjcmV0\",\"use\":1},"
+                 "{\"kty\":\"oct\",\"k\":\"c2VjcmV0\",\"key_ops\":\"verify\"},"
+                 "{\"kty\":\"oct\",\"k\":\"c2VjcmV0\",\"alg\":[\"HS256\"]},"
+                 "{\"kty\":\"oct\",\"k\":\"c2VjcmV0\",\"kid\":7},"
+                 "{\"kty\":\"oct\",\"k\":\"\"},"
+                 "{\"kty\":\"oct\",\"k\":\"c2VjcmV0=\"},"
+                 "{\"kty\":\"oct\",\"k\":\"c2VjcmV0\",\"alg\":\"none\"},"
+                 "{\"kty\":\"oct\",\"k\":\"c2VjcmV0\",\"alg\":\"ES256\"},"
+                 "{\"kty\":\"oct\",\"k\":\"c2VjcmV0\",\"alg\":\"HS384\","
+                 "\"use\":\"sig\",\"key_ops\":[\"sign\",\"verify\"]}]}",
+                 &jwks, err);
+
+    ok = rc == 0 && jwks.nkeys == 1 && jwks.skipped == 12
+         && jwks.keys[0].alg == MG_JWT_HS384
+         && strcmp(jwks.skip_reason,
+                   "key 11: \"alg\" does not match the key type or curve")
+            == 0;
+
+    if (ok) {
+        ok = mg_jwk_fits(&jwks.keys[0], MG_JWT_HS384)
+             && !mg_jwk_fits(&jwks.keys[0], MG_JWT_HS256);
+    }
+
+    if (rc == 0) {
+        mg_jwks_free(&jwks);
+    }
+
+    t_ok(ok, "%s", "members of the wrong types are skipped");
+
+    /* an RSA modulus too large for OpenSSL to verify with */
+
+    /* 171 zero digits and a 1: 128 bytes, the last of them 1 */
+
+    memcpy(doc, "{\"kty\":\"RSA\",\"e\":\"AQAB\",\"n\":\"", 29);
+    memset(doc + 29, 'A', 171);
+    memcpy(doc + 200, "B\"}", 4);
+
+    rc = t_parse(doc, &jwks, err);
+
+    ok = rc == 0 && jwks.nkeys == 0 && jwks.skipped == 1
+         && strstr(jwks.skip_reason, "RSA modulus of 1 bits") != NULL;
+
+    t_diag("%s", rc == 0 ? jwks.skip_reason : err);
+
+    t_ok(ok, "%s", "tiny RSA modulus behind leading zeros");
+
+    /* an algorithm outside the enum, and an empty key */
+
+    memset(&rsa, 0, sizeof(mg_jwk_t));
+    memset(sig, 0, sizeof(sig));
+    rsa.kty = MG_JWK_RSA;
+
+    ok = !mg_jwk_fits(&rsa, MG_JWT_ALG_UNKNOWN)
+         && !mg_jwk_fits(&rsa, (mg_jwt_alg_e) 99)
+         && mg_jws_verify(MG_JWT_ALG_UNKNOWN, &rsa, (unsigned char *) "x", 1,
+                          sig, 0)
+            == MG_JWS_INVALID
+         && mg_jws_verify(MG_JWT_RS256, &rsa, (unsigned char *) "x", 1,
+                          sig, 256)
+            == MG_JWS_INVALID;
+
+    t_ok(ok, "%s", "unknown alg and key without pkey are invalid");
+}
