@@ -225,6 +225,17 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r)
 }
 
 
+ngx_uint_t
+ngx_http_auth_jwt_enabled(ngx_http_request_t *r)
+{
+    ngx_http_auth_jwt_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_auth_jwt_module);
+
+    return alcf->realm != NULL;
+}
+
+
 static ngx_int_t
 ngx_http_auth_jwt_parse(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx)

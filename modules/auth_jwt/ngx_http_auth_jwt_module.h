@@ -93,6 +93,12 @@ typedef struct {
 } ngx_http_auth_jwt_ctx_t;
 
 
+/*
+ * Whether auth_jwt checks this request's token; modules that key on
+ * claims (limit_redis) then run after it, in the ACCESS phase.
+ */
+ngx_uint_t ngx_http_auth_jwt_enabled(ngx_http_request_t *r);
+
 ngx_int_t ngx_http_auth_jwt_add_variables(ngx_conf_t *cf);
 char *ngx_http_auth_jwt_claim_set(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
