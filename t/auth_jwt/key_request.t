@@ -36,6 +36,7 @@ $t->write_file('jwks/req.jwks', jwks($b1_jwk));
 $t->write_file('jwks/garbage.jwks', "this is not a JWKS\n");
 $t->write_file('jwks/empty.jwks', '{"keys":[]}');
 $t->write_file('jwks/truncated.jwks', substr(jwks($a1_jwk), 0, 40));
+$t->write_file('keys/huge.jwks', jwks($r1_jwk) . (' ' x (1024 * 1024)));
 $t->write_file('html/ok.txt', "OK\n");
 
 cmp_ok(length($t->read_file('keys/big.jwks')), '>', 9000,
@@ -108,6 +109,11 @@ my $conf = <<'EOF';
             CONTENT
         }
 
+        location /huge {
+            auth_jwt_key_request /_jwks_huge;
+            CONTENT
+        }
+
         location = /_jwks_alias {
             internal;
             alias %%PREFIX%%/keys/alias.jwks;
@@ -122,6 +128,11 @@ my $conf = <<'EOF';
         location = /_jwks_big_small {
             internal;
             alias %%PREFIX%%/keys/big.jwks;
+        }
+
+        location = /_jwks_huge {
+            internal;
+            alias %%PREFIX%%/keys/huge.jwks;
         }
 
         location /_jwks/ {
@@ -261,11 +272,15 @@ $t->ignore_log(qr/connect\(\) failed/);
 is(status('/big', tok($r1, 'RS256', 'r24')), 200,
    'JWKS > default subrequest buffer, subrequest_output_buffer_size 64k: 200');
 is(status('/big', tok($r1, 'RS256', 'r1')), 200, 'big JWKS: first key: 200');
+is(status('/bigsmall', tok($r1, 'RS256', 'r24')), 200,
+   'JWKS larger than subrequest_output_buffer_size: still 200');
 {
-    my $r = $t->get('/bigsmall',
-                    Authorization => 'Bearer ' . tok($r1, 'RS256', 'r24'));
-    is($r->{status}, 500, 'JWKS larger than subrequest_output_buffer_size: 500')
+    my $r = $t->get('/huge',
+                    Authorization => 'Bearer ' . tok($r1, 'RS256', 'r1'));
+    is($r->{status}, 500, 'JWKS larger than 1m: 500')
         or diag('request error: ' . ($r->{error} // 'none'));
+    like($t->error_log, qr/key set is larger than 1m/,
+         'oversized key set logged');
 }
 
 # --- still healthy --------------------------------------------------------------------------
