@@ -10,8 +10,8 @@
 #include "ngx_http_auth_jwt_module.h"
 
 
-/* a key file larger than this is surely not a JWKS */
-#define NGX_HTTP_AUTH_JWT_MAX_KEY_FILE  (1024 * 1024)
+/* a key set larger than this is surely not a JWKS */
+#define NGX_HTTP_AUTH_JWT_MAX_KEYS  (1024 * 1024)
 
 
 static ngx_int_t ngx_http_auth_jwt_start_fetch(ngx_http_request_t *r,
@@ -143,10 +143,14 @@ ngx_http_auth_jwt_start_fetch(ngx_http_request_t *r,
     ps->data = ctx;
 
     if (ngx_http_subrequest(r, &keys->name, NULL, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_IN_MEMORY
-                            |NGX_HTTP_SUBREQUEST_WAITED)
+                            NGX_HTTP_SUBREQUEST_WAITED)
         != NGX_OK)
     {
+        return NGX_ERROR;
+    }
+
+    ctx->body = ngx_http_meshgate_capture(sr, NGX_HTTP_AUTH_JWT_MAX_KEYS);
+    if (ctx->body == NULL) {
         return NGX_ERROR;
     }
 
@@ -205,11 +209,9 @@ static ngx_int_t
 ngx_http_auth_jwt_fetched(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx)
 {
-    u_char                    *data;
-    size_t                     len;
-    ngx_buf_t                 *b;
-    ngx_http_request_t        *sr;
-    ngx_http_auth_jwt_keys_t  *keys;
+    ngx_http_request_t           *sr;
+    ngx_http_auth_jwt_keys_t     *keys;
+    ngx_http_meshgate_capture_t  *body;
 
     sr = ctx->subrequest;
     keys = ctx->fetching;
@@ -223,16 +225,19 @@ ngx_http_auth_jwt_fetched(ngx_http_request_t *r,
         goto failed;
     }
 
-    data = NULL;
-    len = 0;
+    body = ctx->body;
 
-    if (sr->out && sr->out->buf) {
-        b = sr->out->buf;
-        data = b->pos;
-        len = b->last - b->pos;
+    if (body->overflow || body->error) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "auth_jwt: key request \"%V\": %s", &keys->name,
+                      body->overflow ? "the key set is larger than 1m"
+                                     : "the key set could not be read");
+        goto failed;
     }
 
-    if (ngx_http_auth_jwt_parse_fetched(r, keys, data, len) != NGX_OK) {
+    if (ngx_http_auth_jwt_parse_fetched(r, keys, body->data, body->len)
+        != NGX_OK)
+    {
         goto failed;
     }
 
@@ -302,8 +307,9 @@ ngx_http_auth_jwt_parse_fetched(ngx_http_request_t *r,
 
     if (jwks->nkeys == 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "auth_jwt: key request \"%V\": no usable key (%s)",
-                      &keys->name, jwks->skip_reason);
+                      "auth_jwt: key request \"%V\": no usable key: %s",
+                      &keys->name,
+                      jwks->skipped ? jwks->skip_reason : "the set is empty");
         goto failed;
     }
 
@@ -358,7 +364,8 @@ ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%s\" failed", name.data);
+                           "auth_jwt_key_file: " ngx_open_file_n
+                           " \"%s\" failed", name.data);
         return NGX_CONF_ERROR;
     }
 
@@ -373,7 +380,7 @@ ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     size = ngx_file_size(&fi);
 
-    if (size > NGX_HTTP_AUTH_JWT_MAX_KEY_FILE) {
+    if (size > NGX_HTTP_AUTH_JWT_MAX_KEYS) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "key file \"%s\" is too large", name.data);
         goto failed;
@@ -433,7 +440,9 @@ ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (keys->jwks->nkeys == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "key file \"%s\" has no usable key: %s",
-                           name.data, keys->jwks->skip_reason);
+                           name.data,
+                           keys->jwks->skipped ? keys->jwks->skip_reason
+                                               : "the set is empty");
         return NGX_CONF_ERROR;
     }
 

@@ -8,9 +8,6 @@
 #include "ngx_http_auth_jwt_module.h"
 
 
-#define NGX_HTTP_AUTH_JWT_SIGNED  0
-
-
 static ngx_int_t ngx_http_auth_jwt_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_auth_jwt_parse(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx);
@@ -36,16 +33,10 @@ static char *ngx_http_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_auth_jwt_require(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_auth_jwt_type(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_auth_jwt_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_auth_jwt_init_process(ngx_cycle_t *cycle);
-
-
-static ngx_conf_enum_t  ngx_http_auth_jwt_types[] = {
-    { ngx_string("signed"), NGX_HTTP_AUTH_JWT_SIGNED },
-    { ngx_string("encrypted"), 1 },
-    { ngx_string("nested"), 2 },
-    { ngx_null_string, 0 }
-};
 
 
 static ngx_command_t  ngx_http_auth_jwt_commands[] = {
@@ -113,10 +104,10 @@ static ngx_command_t  ngx_http_auth_jwt_commands[] = {
     { ngx_string("auth_jwt_type"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
                         |NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_auth_jwt_type,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_auth_jwt_loc_conf_t, type),
-      &ngx_http_auth_jwt_types },
+      0,
+      NULL },
 
       ngx_null_command
 };
@@ -256,11 +247,6 @@ ngx_http_auth_jwt_parse(ngx_http_request_t *r,
                       "auth_jwt: no token");
 
         return ngx_http_auth_jwt_answer(r, alcf, NGX_HTTP_UNAUTHORIZED, NULL);
-    }
-
-    if (alcf->type != NGX_HTTP_AUTH_JWT_SIGNED) {
-        return ngx_http_auth_jwt_invalid(r, alcf, ctx,
-                                         "token type is not supported");
     }
 
     ngx_http_meshgate_pool_allocator(&a, r->pool);
@@ -616,7 +602,6 @@ ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf)
     conf->realm = NGX_CONF_UNSET_PTR;
     conf->key_cache = NGX_CONF_UNSET_MSEC;
     conf->leeway = NGX_CONF_UNSET;
-    conf->type = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -651,15 +636,6 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_msec_value(conf->key_cache, prev->key_cache, 0);
     ngx_conf_merge_sec_value(conf->leeway, prev->leeway, 0);
-    ngx_conf_merge_uint_value(conf->type, prev->type,
-                              NGX_HTTP_AUTH_JWT_SIGNED);
-
-    if (conf->type != NGX_HTTP_AUTH_JWT_SIGNED) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"auth_jwt_type\": only signed tokens are "
-                           "supported");
-        return NGX_CONF_ERROR;
-    }
 
     /*
      * Unlike NGINX Plus, which then skips signature verification, a
@@ -728,7 +704,8 @@ ngx_http_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (cf->args->nelts == 3) {
 
         if (ngx_strncmp(value[2].data, "token=", 6) != 0
-            || value[2].len == 6)
+            || value[2].len < 8
+            || value[2].data[6] != '$')
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid parameter \"%V\", expected "
@@ -844,6 +821,33 @@ ngx_http_auth_jwt_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_auth_jwt_type(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "signed") == 0) {
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value[1].data, "encrypted") == 0
+        || ngx_strcmp(value[1].data, "nested") == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"auth_jwt_type %V\" is not supported, only "
+                           "signed tokens are", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"auth_jwt_type\"",
+                       &value[1]);
+    return NGX_CONF_ERROR;
 }
 
 

@@ -57,7 +57,6 @@ typedef struct {
     ngx_array_t                *require;    /* ngx_http_auth_jwt_require_t */
     ngx_msec_t                  key_cache;
     time_t                      leeway;
-    ngx_uint_t                  type;
 
     u_char                     *file;       /* where auth_jwt was set */
     ngx_uint_t                  line;
@@ -79,17 +78,18 @@ typedef struct {
 
 
 typedef struct {
-    mg_jwt_t                    jwt;
-    ngx_int_t                   status;     /* the answer, once done */
+    mg_jwt_t                      jwt;
+    ngx_int_t                     status;    /* the answer, once done */
 
-    ngx_http_request_t         *subrequest;
-    ngx_http_auth_jwt_keys_t   *fetching;
-    ngx_uint_t                  next;       /* key source to look at next */
+    ngx_http_request_t           *subrequest;
+    ngx_http_meshgate_capture_t  *body;      /* of the key request */
+    ngx_http_auth_jwt_keys_t     *fetching;
+    ngx_uint_t                    next;      /* key source to look at next */
 
-    unsigned                    done:1;
-    unsigned                    verified:1;
-    unsigned                    fetched:1;  /* the subrequest has ended */
-    unsigned                    refreshed:1;
+    unsigned                      done:1;
+    unsigned                      verified:1;
+    unsigned                      fetched:1; /* the subrequest has ended */
+    unsigned                      refreshed:1;
 } ngx_http_auth_jwt_ctx_t;
 
 

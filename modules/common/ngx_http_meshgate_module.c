@@ -1,8 +1,9 @@
 
 /*
- * meshgate: the suite's base module.  It gives the shared object its name
- * and exposes $meshgate_version; the other modules of the suite are
- * independent nginx modules that happen to live in the same object.
+ * meshgate: the suite's base module.  It gives the shared object its name,
+ * exposes $meshgate_version and keeps subrequest bodies in memory for the
+ * other modules (ngx_http_meshgate_capture.c).  The other modules of the
+ * suite are independent nginx modules that live in the same object.
  */
 
 
@@ -24,7 +25,7 @@ static void *ngx_http_meshgate_palloc(void *data, size_t size);
 
 static ngx_http_module_t  ngx_http_meshgate_module_ctx = {
     ngx_http_meshgate_add_variables,       /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_meshgate_capture_init,        /* postconfiguration */
 
     NULL,                                  /* create main configuration */
     NULL,                                  /* init main configuration */
