@@ -33,7 +33,6 @@ static ngx_int_t ngx_http_auth_jwt_prefix_variable(ngx_http_request_t *r,
 static ngx_int_t ngx_http_auth_jwt_value(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, const mg_str_t *path, size_t npath,
     ngx_uint_t header);
-static mg_jwt_t *ngx_http_auth_jwt_verified(ngx_http_request_t *r);
 
 
 static ngx_http_variable_t  ngx_http_auth_jwt_vars[] = {
@@ -76,7 +75,7 @@ ngx_http_auth_jwt_payload_variable(ngx_http_request_t *r,
     u_char    *p;
     mg_jwt_t  *jwt;
 
-    jwt = ngx_http_auth_jwt_verified(r);
+    jwt = ngx_http_auth_jwt_claims(r);
 
     if (jwt == NULL) {
         v->not_found = 1;
@@ -132,7 +131,7 @@ ngx_http_auth_jwt_value(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     mg_json_t      *json;
     mg_json_tok_t  *tok;
 
-    jwt = ngx_http_auth_jwt_verified(r);
+    jwt = ngx_http_auth_jwt_claims(r);
 
     if (jwt == NULL) {
         v->not_found = 1;
@@ -164,20 +163,6 @@ ngx_http_auth_jwt_value(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     return NGX_OK;
 }
 
-
-static mg_jwt_t *
-ngx_http_auth_jwt_verified(ngx_http_request_t *r)
-{
-    ngx_http_auth_jwt_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_auth_jwt_module);
-
-    if (ctx == NULL || !ctx->verified) {
-        return NULL;
-    }
-
-    return &ctx->jwt;
-}
 
 
 char *
