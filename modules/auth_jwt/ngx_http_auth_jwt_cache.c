@@ -1,19 +1,19 @@
 
 /*
- * meshgate: a per-worker memory of verified signatures.
+ * meshgate: a per-worker memory of verified tokens.
  *
- * Clients send the same token with every request until it expires, and an
- * RSA, ECDSA or EdDSA verification costs more than proxying the request.
- * A small two-way set-associative table, keyed by the SHA-256 digest of
- * the whole token, remembers which key source verified a token; an entry
- * counts only while that source still holds the same keys (its generation)
- * and never past the token's exp.  Time claims and requirements are still
- * checked on every request.  HMAC is cheaper than the digest, so HS* tokens
- * are not cached.
+ * Clients send the same token with every request until it expires, and
+ * checking a signature costs more than proxying the request (RSA, ECDSA
+ * and EdDSA verification, or HMAC through OpenSSL 3's provider layer).  A
+ * two-way set-associative table keeps recently verified tokens whole, so
+ * that a hit is an exact comparison, never a guess from a digest, and
+ * remembers which key source verified each and that source's generation:
+ * an entry counts only while the source still holds the same keys, and
+ * never past the token's exp.  A hit also spares parsing the token until
+ * a variable needs a claim; exp and nbf come from the entry and are
+ * checked on every request, as are the requirements.
  */
 
-
-#include <openssl/sha.h>
 
 #include "ngx_http_auth_jwt_module.h"
 
@@ -33,54 +33,49 @@ ngx_http_auth_jwt_cache_init(ngx_cycle_t *cycle,
 
 
 ngx_http_auth_jwt_cache_node_t *
-ngx_http_auth_jwt_cache_node(ngx_http_auth_jwt_main_conf_t *amcf,
-    mg_jwt_t *jwt, u_char *digest)
+ngx_http_auth_jwt_cache_lookup(ngx_http_auth_jwt_main_conf_t *amcf,
+    ngx_str_t *token)
 {
-    ngx_uint_t                       i;
-    ngx_http_auth_jwt_cache_node_t  *set;
+    uint32_t                         hash;
+    ngx_uint_t                       i, k;
+    ngx_http_auth_jwt_cache_node_t  *node;
 
-    if (amcf->cache == NULL) {
+    if (amcf->cache == NULL || token->len > NGX_HTTP_AUTH_JWT_CACHE_TOKEN) {
         return NULL;
     }
 
-    switch (jwt->alg) {
+    hash = ngx_murmur_hash2(token->data, token->len);
+    i = hash & (NGX_HTTP_AUTH_JWT_CACHE_SIZE - 1) & ~(ngx_uint_t) 1;
 
-    case MG_JWT_HS256:
-    case MG_JWT_HS384:
-    case MG_JWT_HS512:
-        return NULL;
+    for (k = 0; k < 2; k++) {
+        node = &amcf->cache[i + k];
 
-    default:
-        break;
+        if (node->hash == hash
+            && node->len == token->len
+            && node->expires >= ngx_time()
+            && ngx_memcmp(node->token, token->data, token->len) == 0)
+        {
+            return node;
+        }
     }
 
-    SHA256(jwt->token.data, jwt->token.len, digest);
-
-    i = ((ngx_uint_t) digest[0] << 8 | digest[1])
-        & (NGX_HTTP_AUTH_JWT_CACHE_SIZE - 1) & ~(ngx_uint_t) 1;
-
-    set = &amcf->cache[i];
-
-    if (ngx_memcmp(set[1].digest, digest, 32) == 0) {
-        return &set[1];
-    }
-
-    if (ngx_memcmp(set[0].digest, digest, 32) == 0) {
-        return &set[0];
-    }
-
-    /* a miss: the entry to replace if the token verifies */
-
-    return (set[0].expires <= set[1].expires) ? &set[0] : &set[1];
+    return NULL;
 }
 
 
 void
-ngx_http_auth_jwt_cache_store(ngx_http_auth_jwt_cache_node_t *node,
-    u_char *digest, ngx_http_auth_jwt_keys_t *keys, mg_jwt_t *jwt,
+ngx_http_auth_jwt_cache_store(ngx_http_auth_jwt_main_conf_t *amcf,
+    ngx_str_t *token, ngx_http_auth_jwt_keys_t *keys, mg_jwt_t *jwt,
     time_t leeway)
 {
-    time_t  expires;
+    time_t                           expires;
+    uint32_t                         hash;
+    ngx_uint_t                       i;
+    ngx_http_auth_jwt_cache_node_t  *node;
+
+    if (amcf->cache == NULL || token->len > NGX_HTTP_AUTH_JWT_CACHE_TOKEN) {
+        return;
+    }
 
     expires = ngx_time() + NGX_HTTP_AUTH_JWT_CACHE_TTL;
 
@@ -88,8 +83,26 @@ ngx_http_auth_jwt_cache_store(ngx_http_auth_jwt_cache_node_t *node,
         expires = (time_t) (jwt->exp + (double) leeway);
     }
 
-    ngx_memcpy(node->digest, digest, 32);
+    hash = ngx_murmur_hash2(token->data, token->len);
+    i = hash & (NGX_HTTP_AUTH_JWT_CACHE_SIZE - 1) & ~(ngx_uint_t) 1;
+
+    /* the entry that expires first makes room */
+
+    node = &amcf->cache[i];
+
+    if (node[1].expires < node[0].expires) {
+        node++;
+    }
+
     node->keys = keys;
     node->generation = keys->generation;
     node->expires = expires;
+    node->exp = jwt->exp;
+    node->nbf = jwt->nbf;
+    node->hash = hash;
+    node->len = (uint16_t) token->len;
+    node->has_exp = jwt->has_exp;
+    node->has_nbf = jwt->has_nbf;
+
+    ngx_memcpy(node->token, token->data, token->len);
 }

@@ -10,20 +10,26 @@
 
 static ngx_int_t ngx_http_auth_jwt_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_auth_jwt_parse(ngx_http_request_t *r,
+    ngx_http_auth_jwt_ctx_t *ctx);
+static ngx_int_t ngx_http_auth_jwt_cached(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx);
 static ngx_int_t ngx_http_auth_jwt_token(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *alcf, ngx_str_t *token);
 static ngx_int_t ngx_http_auth_jwt_verify(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx);
 static ngx_int_t ngx_http_auth_jwt_check_time(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *alcf, mg_jwt_t *jwt);
+    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx);
 static ngx_int_t ngx_http_auth_jwt_check_require(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *alcf);
 static ngx_int_t ngx_http_auth_jwt_invalid(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx,
-    const char *reason);
+    ngx_http_auth_jwt_loc_conf_t *alcf, const char *reason);
 static ngx_int_t ngx_http_auth_jwt_answer(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *alcf, ngx_int_t status, const char *error);
+static ngx_http_auth_jwt_ctx_t *ngx_http_auth_jwt_create_ctx(
+    ngx_http_request_t *r);
+static ngx_http_auth_jwt_ctx_t *ngx_http_auth_jwt_get_ctx(
+    ngx_http_request_t *r);
+static void ngx_http_auth_jwt_cleanup(void *data);
 
 static void *ngx_http_auth_jwt_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf);
@@ -157,29 +163,73 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_auth_jwt_module);
+    ctx = ngx_http_auth_jwt_get_ctx(r);
 
     if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_auth_jwt_ctx_t));
+        ctx = ngx_http_auth_jwt_create_ctx(r);
         if (ctx == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_http_set_ctx(r, ctx, ngx_http_auth_jwt_module);
+        rc = ngx_http_auth_jwt_token(r, alcf, &ctx->token);
 
-        /* a missing or malformed token is refused before keys are fetched */
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
-        rc = ngx_http_auth_jwt_parse(r, alcf, ctx);
-        if (rc != NGX_OK) {
-            ctx->done = 1;
-            ctx->status = rc;
-            return rc;
+        if (rc == NGX_DECLINED) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "auth_jwt: no token");
+
+            rc = ngx_http_auth_jwt_answer(r, alcf, NGX_HTTP_UNAUTHORIZED,
+                                          NULL);
+            goto done;
+        }
+
+        ctx->alcf = alcf;
+
+    } else if (ctx->alcf != alcf) {
+
+        /*
+         * An internal redirect to a location with keys or requirements of
+         * its own: the token is checked again, the parsing is kept.
+         */
+
+        if (ctx->token.len == 0) {
+            rc = ngx_http_auth_jwt_answer(r, alcf, NGX_HTTP_UNAUTHORIZED,
+                                          NULL);
+            goto done;
+        }
+
+        ctx->alcf = alcf;
+        ctx->done = 0;
+        ctx->verified = 0;
+        ctx->next = 0;
+        ctx->refreshed = 0;
+
+    } else if (ctx->done) {
+        /* the access phase may run the handler again, e.g. "satisfy any" */
+        return ctx->status;
+    }
+
+    if (!ctx->parsed) {
+
+        if (ngx_http_auth_jwt_cached(r, alcf, ctx) == NGX_OK) {
+            rc = ngx_http_auth_jwt_check_time(r, alcf, ctx);
+            goto verified;
+        }
+
+        if (ngx_http_auth_jwt_parse(r, ctx) != NGX_OK) {
+            rc = ngx_http_auth_jwt_invalid(r, alcf, ctx->reason);
+            goto done;
         }
     }
 
-    if (ctx->done) {
-        /* the access phase may run the handler again, e.g. "satisfy any" */
-        return ctx->status;
+    /* an expired token is refused before keys are fetched */
+
+    if (ngx_http_auth_jwt_check_time(r, alcf, ctx) != NGX_OK) {
+        rc = ngx_http_auth_jwt_invalid(r, alcf, ctx->reason);
+        goto done;
     }
 
     for ( ;; ) {
@@ -190,9 +240,8 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r)
         }
 
         if (rc != NGX_OK) {
-            ctx->done = 1;
-            ctx->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            return ctx->status;
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            goto done;
         }
 
         rc = ngx_http_auth_jwt_verify(r, alcf, ctx);
@@ -204,10 +253,17 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r)
         /* the token names a kid the fetched keys lack: fetch them again */
     }
 
+verified:
+
     if (rc == NGX_OK) {
         ctx->verified = 1;
         rc = ngx_http_auth_jwt_check_require(r, alcf);
+
+    } else if (rc == NGX_DECLINED) {
+        rc = ngx_http_auth_jwt_invalid(r, alcf, ctx->reason);
     }
+
+done:
 
     ctx->done = 1;
     ctx->status = rc;
@@ -227,35 +283,99 @@ ngx_http_auth_jwt_enabled(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
-ngx_http_auth_jwt_parse(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx)
+mg_jwt_t *
+ngx_http_auth_jwt_claims(ngx_http_request_t *r)
 {
-    ngx_int_t        rc;
-    ngx_str_t        token;
-    const char      *err;
-    mg_allocator_t   a;
+    ngx_http_auth_jwt_ctx_t  *ctx;
 
-    rc = ngx_http_auth_jwt_token(r, alcf, &token);
+    ctx = ngx_http_auth_jwt_get_ctx(r->main);
 
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (ctx == NULL || !ctx->verified) {
+        return NULL;
     }
 
-    if (rc == NGX_DECLINED) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "auth_jwt: no token");
+    /* a signature known from the cache leaves parsing to the first use */
 
-        return ngx_http_auth_jwt_answer(r, alcf, NGX_HTTP_UNAUTHORIZED, NULL);
+    if (!ctx->parsed && ngx_http_auth_jwt_parse(r->main, ctx) != NGX_OK) {
+        return NULL;
     }
+
+    return &ctx->jwt;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_parse(ngx_http_request_t *r, ngx_http_auth_jwt_ctx_t *ctx)
+{
+    mg_allocator_t  a;
 
     ngx_http_meshgate_pool_allocator(&a, r->pool);
 
-    if (mg_jwt_parse(&ctx->jwt, token.data, token.len, &a, &err) != 0) {
-        return ngx_http_auth_jwt_invalid(r, alcf, ctx, err);
+    if (mg_jwt_parse(&ctx->jwt, ctx->token.data, ctx->token.len, &a,
+                     &ctx->reason)
+        != 0)
+    {
+        return NGX_DECLINED;
     }
 
+    ctx->parsed = 1;
+
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_auth_jwt_cached(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx)
+{
+    ngx_uint_t                       i;
+    ngx_http_auth_jwt_keys_t       **keys;
+    ngx_http_auth_jwt_cache_node_t  *node;
+    ngx_http_auth_jwt_main_conf_t   *amcf;
+
+    if (alcf->keys == NULL) {
+        return NGX_DECLINED;
+    }
+
+    keys = alcf->keys->elts;
+
+    /* keys due for a fetch are fetched first: they may have been revoked */
+
+    for (i = 0; i < alcf->keys->nelts; i++) {
+        if (keys[i]->request
+            && (keys[i]->jwks == NULL
+                || (ngx_msec_int_t) (keys[i]->expires - ngx_current_msec)
+                   <= 0))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_auth_jwt_module);
+
+    node = ngx_http_auth_jwt_cache_lookup(amcf, &ctx->token);
+
+    if (node == NULL) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < alcf->keys->nelts; i++) {
+        if (node->keys == keys[i]
+            && node->generation == keys[i]->generation)
+        {
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "auth_jwt: signature known to be valid");
+
+            ctx->jwt.exp = node->exp;
+            ctx->jwt.nbf = node->nbf;
+            ctx->jwt.has_exp = node->has_exp;
+            ctx->jwt.has_nbf = node->has_nbf;
+
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -311,39 +431,15 @@ static ngx_int_t
 ngx_http_auth_jwt_verify(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx)
 {
-    int                              rc;
-    u_char                           digest[32];
-    mg_jwk_t                        *key;
-    mg_jwt_t                        *jwt;
-    ngx_uint_t                       i, j, fit, named;
-    ngx_http_auth_jwt_keys_t       **keys;
-    ngx_http_auth_jwt_cache_node_t  *node;
-    ngx_http_auth_jwt_main_conf_t   *amcf;
+    int                             rc;
+    mg_jwk_t                       *key;
+    mg_jwt_t                       *jwt;
+    ngx_uint_t                      i, j, fit, named;
+    ngx_http_auth_jwt_keys_t      **keys;
+    ngx_http_auth_jwt_main_conf_t  *amcf;
 
     jwt = &ctx->jwt;
-
-    rc = ngx_http_auth_jwt_check_time(r, alcf, jwt);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    amcf = ngx_http_get_module_main_conf(r, ngx_http_auth_jwt_module);
     keys = alcf->keys->elts;
-
-    node = ngx_http_auth_jwt_cache_node(amcf, jwt, digest);
-
-    if (node && ngx_memcmp(node->digest, digest, sizeof(digest)) == 0) {
-        for (i = 0; i < alcf->keys->nelts; i++) {
-            if (node->keys == keys[i]
-                && node->generation == keys[i]->generation
-                && node->expires >= ngx_time())
-            {
-                ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                               "auth_jwt: signature known to be valid");
-                return NGX_OK;
-            }
-        }
-    }
 
     fit = 0;
     named = 0;
@@ -388,11 +484,11 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
             }
 
             if (rc == MG_JWS_VALID) {
-                if (node) {
-                    ngx_http_auth_jwt_cache_store(node, digest, keys[i], jwt,
-                                                  alcf->leeway);
-                }
+                amcf = ngx_http_get_module_main_conf(r,
+                                                     ngx_http_auth_jwt_module);
 
+                ngx_http_auth_jwt_cache_store(amcf, &ctx->token, keys[i],
+                                              jwt, alcf->leeway);
                 return NGX_OK;
             }
         }
@@ -408,37 +504,33 @@ ngx_http_auth_jwt_verify(ngx_http_request_t *r,
             }
         }
 
-        return ngx_http_auth_jwt_invalid(r, alcf, ctx, "no key for kid");
+        ctx->reason = "no key for kid";
+        return NGX_DECLINED;
     }
 
-    if (!fit) {
-        return ngx_http_auth_jwt_invalid(r, alcf, ctx,
-                                         "no key fits the token's alg");
-    }
+    ctx->reason = fit ? "signature verification failed"
+                      : "no key fits the token's alg";
 
-    return ngx_http_auth_jwt_invalid(r, alcf, ctx,
-                                     "signature verification failed");
+    return NGX_DECLINED;
 }
 
 
 static ngx_int_t
 ngx_http_auth_jwt_check_time(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *alcf, mg_jwt_t *jwt)
+    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx)
 {
-    double                    now;
-    ngx_http_auth_jwt_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_auth_jwt_module);
+    double  now;
 
     now = (double) ngx_time();
 
-    if (jwt->has_exp && now > jwt->exp + (double) alcf->leeway) {
-        return ngx_http_auth_jwt_invalid(r, alcf, ctx, "token expired");
+    if (ctx->jwt.has_exp && now > ctx->jwt.exp + (double) alcf->leeway) {
+        ctx->reason = "token expired";
+        return NGX_DECLINED;
     }
 
-    if (jwt->has_nbf && now + (double) alcf->leeway < jwt->nbf) {
-        return ngx_http_auth_jwt_invalid(r, alcf, ctx,
-                                         "token not yet valid (nbf)");
+    if (ctx->jwt.has_nbf && now + (double) alcf->leeway < ctx->jwt.nbf) {
+        ctx->reason = "token not yet valid (nbf)";
+        return NGX_DECLINED;
     }
 
     return NGX_OK;
@@ -487,8 +579,7 @@ ngx_http_auth_jwt_check_require(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_auth_jwt_invalid(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx,
-    const char *reason)
+    ngx_http_auth_jwt_loc_conf_t *alcf, const char *reason)
 {
     /* a client's bad token is not a server error: log at "info" */
 
@@ -569,6 +660,68 @@ ngx_http_auth_jwt_answer(ngx_http_request_t *r,
     r->headers_out.www_authenticate = h;
 
     return NGX_HTTP_UNAUTHORIZED;
+}
+
+
+static ngx_http_auth_jwt_ctx_t *
+ngx_http_auth_jwt_create_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_auth_jwt_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_auth_jwt_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    /*
+     * An internal redirect (error_page, try_files) clears module contexts;
+     * the cleanup handler marks where to find the context again, so that
+     * the claims of the verified token stay available.
+     */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_auth_jwt_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_auth_jwt_module);
+
+    return ctx;
+}
+
+
+static ngx_http_auth_jwt_ctx_t *
+ngx_http_auth_jwt_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_auth_jwt_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_auth_jwt_module);
+
+    if (ctx || !(r->internal || r->filter_finalize)) {
+        return ctx;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_auth_jwt_cleanup) {
+            ctx = cln->data;
+            ngx_http_set_ctx(r, ctx, ngx_http_auth_jwt_module);
+            break;
+        }
+    }
+
+    return ctx;
+}
+
+
+static void
+ngx_http_auth_jwt_cleanup(void *data)
+{
+    /* nothing to free: the handler only marks the context */
 }
 
 

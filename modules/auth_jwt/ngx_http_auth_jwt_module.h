@@ -23,7 +23,7 @@
 
 /* verified signatures are remembered at most this long past verification */
 #define NGX_HTTP_AUTH_JWT_CACHE_TTL    600
-#define NGX_HTTP_AUTH_JWT_CACHE_SIZE   4096
+#define NGX_HTTP_AUTH_JWT_CACHE_SIZE   1024
 
 
 /* one source of keys: a JWKS file, or a JWKS fetched from a location */
@@ -63,11 +63,21 @@ typedef struct {
 } ngx_http_auth_jwt_loc_conf_t;
 
 
+/* the cache keeps tokens up to this size, the longest usual ones */
+#define NGX_HTTP_AUTH_JWT_CACHE_TOKEN  1984
+
+
 typedef struct {
-    u_char                      digest[32];
-    ngx_http_auth_jwt_keys_t   *keys;
+    ngx_http_auth_jwt_keys_t   *keys;       /* the source that verified it */
     ngx_uint_t                  generation;
     time_t                      expires;
+    double                      exp;
+    double                      nbf;
+    uint32_t                    hash;
+    uint16_t                    len;
+    unsigned                    has_exp:1;
+    unsigned                    has_nbf:1;
+    u_char                      token[NGX_HTTP_AUTH_JWT_CACHE_TOKEN];
 } ngx_http_auth_jwt_cache_node_t;
 
 
@@ -78,15 +88,19 @@ typedef struct {
 
 
 typedef struct {
-    mg_jwt_t                      jwt;
-    ngx_int_t                     status;    /* the answer, once done */
+    ngx_str_t                     token;
+    mg_jwt_t                      jwt;      /* exp and nbf only, until parsed */
+    const char                   *reason;   /* why the token is invalid */
+    ngx_int_t                     status;   /* the answer, once done */
+    ngx_http_auth_jwt_loc_conf_t *alcf;     /* the location that checked */
 
     ngx_http_request_t           *subrequest;
-    ngx_http_meshgate_capture_t  *body;      /* of the key request */
+    ngx_http_meshgate_capture_t  *body;     /* of the key request */
     ngx_http_auth_jwt_keys_t     *fetching;
-    ngx_uint_t                    next;      /* key source to look at next */
+    ngx_uint_t                    next;     /* key source to look at next */
 
     unsigned                      done:1;
+    unsigned                      parsed:1;
     unsigned                      verified:1;
     unsigned                      fetched:1; /* the subrequest has ended */
     unsigned                      refreshed:1;
@@ -98,6 +112,9 @@ typedef struct {
  * claims (limit_redis) then run after it, in the ACCESS phase.
  */
 ngx_uint_t ngx_http_auth_jwt_enabled(ngx_http_request_t *r);
+
+/* the verified token of the main request, or NULL */
+mg_jwt_t *ngx_http_auth_jwt_claims(ngx_http_request_t *r);
 
 ngx_int_t ngx_http_auth_jwt_add_variables(ngx_conf_t *cf);
 char *ngx_http_auth_jwt_claim_set(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -114,12 +131,11 @@ ngx_uint_t ngx_http_auth_jwt_refresh_keys(ngx_http_request_t *r,
 
 ngx_int_t ngx_http_auth_jwt_cache_init(ngx_cycle_t *cycle,
     ngx_http_auth_jwt_main_conf_t *amcf);
-ngx_http_auth_jwt_cache_node_t *ngx_http_auth_jwt_cache_node(
-    ngx_http_auth_jwt_main_conf_t *amcf, mg_jwt_t *jwt, u_char *digest);
-void ngx_http_auth_jwt_cache_store(ngx_http_auth_jwt_cache_node_t *node,
-    u_char *digest, ngx_http_auth_jwt_keys_t *keys, mg_jwt_t *jwt,
+ngx_http_auth_jwt_cache_node_t *ngx_http_auth_jwt_cache_lookup(
+    ngx_http_auth_jwt_main_conf_t *amcf, ngx_str_t *token);
+void ngx_http_auth_jwt_cache_store(ngx_http_auth_jwt_main_conf_t *amcf,
+    ngx_str_t *token, ngx_http_auth_jwt_keys_t *keys, mg_jwt_t *jwt,
     time_t leeway);
-
 
 extern ngx_module_t  ngx_http_auth_jwt_module;
 

@@ -33,7 +33,6 @@ static ngx_int_t ngx_http_auth_jwt_prefix_variable(ngx_http_request_t *r,
 static ngx_int_t ngx_http_auth_jwt_value(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, const mg_str_t *path, size_t npath,
     ngx_uint_t header);
-static mg_jwt_t *ngx_http_auth_jwt_verified(ngx_http_request_t *r);
 
 
 static ngx_http_variable_t  ngx_http_auth_jwt_vars[] = {
@@ -76,7 +75,7 @@ ngx_http_auth_jwt_payload_variable(ngx_http_request_t *r,
     u_char    *p;
     mg_jwt_t  *jwt;
 
-    jwt = ngx_http_auth_jwt_verified(r);
+    jwt = ngx_http_auth_jwt_claims(r);
 
     if (jwt == NULL) {
         v->not_found = 1;
@@ -132,7 +131,7 @@ ngx_http_auth_jwt_value(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     mg_json_t      *json;
     mg_json_tok_t  *tok;
 
-    jwt = ngx_http_auth_jwt_verified(r);
+    jwt = ngx_http_auth_jwt_claims(r);
 
     if (jwt == NULL) {
         v->not_found = 1;
@@ -164,20 +163,6 @@ ngx_http_auth_jwt_value(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     return NGX_OK;
 }
 
-
-static mg_jwt_t *
-ngx_http_auth_jwt_verified(ngx_http_request_t *r)
-{
-    ngx_http_auth_jwt_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_auth_jwt_module);
-
-    if (ctx == NULL || !ctx->verified) {
-        return NULL;
-    }
-
-    return &ctx->jwt;
-}
 
 
 char *
@@ -232,17 +217,5 @@ ngx_http_auth_jwt_claim_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 ngx_int_t
 ngx_http_auth_jwt_add_variables(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_auth_jwt_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
+    return ngx_http_meshgate_register_variables(cf, ngx_http_auth_jwt_vars);
 }

@@ -44,6 +44,10 @@ ngx_http_meshgate_capture_t *ngx_http_meshgate_capture(ngx_http_request_t *sr,
     size_t limit);
 ngx_int_t ngx_http_meshgate_capture_init(ngx_conf_t *cf);
 
+/* adds a module's variables, a table ended by ngx_http_null_variable */
+ngx_int_t ngx_http_meshgate_register_variables(ngx_conf_t *cf,
+    ngx_http_variable_t *vars);
+
 /* an mg_allocator_t that takes memory from an nginx pool */
 void ngx_http_meshgate_pool_allocator(mg_allocator_t *a, ngx_pool_t *pool);
 

@@ -78,6 +78,13 @@ ngx_http_meshgate_version_variable(ngx_http_request_t *r,
 }
 
 
+static ngx_int_t
+ngx_http_meshgate_add_variables(ngx_conf_t *cf)
+{
+    return ngx_http_meshgate_register_variables(cf, ngx_http_meshgate_vars);
+}
+
+
 void
 ngx_http_meshgate_pool_allocator(mg_allocator_t *a, ngx_pool_t *pool)
 {
@@ -93,12 +100,13 @@ ngx_http_meshgate_palloc(void *data, size_t size)
 }
 
 
-static ngx_int_t
-ngx_http_meshgate_add_variables(ngx_conf_t *cf)
+ngx_int_t
+ngx_http_meshgate_register_variables(ngx_conf_t *cf,
+    ngx_http_variable_t *vars)
 {
     ngx_http_variable_t  *var, *v;
 
-    for (v = ngx_http_meshgate_vars; v->name.len; v++) {
+    for (v = vars; v->name.len; v++) {
         var = ngx_http_add_variable(cf, &v->name, v->flags);
         if (var == NULL) {
             return NGX_ERROR;

@@ -1,0 +1,211 @@
+#!/usr/bin/perl
+# The example gateway (conf.d/gateway.conf + conf.d/backends.conf), run as
+# shipped except for its port numbers, with keys made for the test.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use JSON::PP;
+use Test::More;
+
+use Meshgate::Test;
+
+my $t = Meshgate::Test->new(workers => 1);
+$t->need_module_or_skip;
+$t->need('Crypt::JWT', 'Crypt::PK::ECC');
+
+require Meshgate::JWT;
+Meshgate::JWT->import;
+
+my $top = "$FindBin::Bin/../..";
+
+# The example's fixed ports become free ones.  Every port must be found:
+# if the example changes its ports, this test has to change with it.
+my %port_of = (8080 => 'main', 9001 => 'users', 9002 => 'orders',
+               9003 => 'products');
+
+sub example {
+    my ($name) = @_;
+    open my $f, '<', "$top/conf.d/$name" or die "conf.d/$name: $!\n";
+    my $text = do { local $/; <$f> };
+    my %seen;
+    $text =~ s{127\.0\.0\.1:(\d+)\b}{
+        $port_of{$1} ? do { $seen{$1} = 1; "127.0.0.1:%%PORT_$port_of{$1}%%" }
+                     : "127.0.0.1:$1"
+    }ge;
+    return ($t->substitute($text), \%seen);
+}
+
+my ($gateway, $gseen) = example('gateway.conf');
+my ($backends, $bseen) = example('backends.conf');
+is_deeply([sort keys %{{ %$gseen, %$bseen }}], [sort keys %port_of],
+          'the example uses the expected ports');
+
+# Same layout as the demo and the Docker image: meshgate/ beside nginx.conf.
+my ($hs_key, $hs_jwk) = gen_key('HS256', kid => 'demo-hs256', alg => 'HS256');
+my ($es_key, $es_jwk) = gen_key('ES256', kid => 'demo-es256', alg => 'ES256');
+# test_config() writes its nginx.conf into conf/, start() into the prefix:
+# relative names resolve against each one's directory, so both get a copy.
+for my $dir ('', 'conf/') {
+    $t->write_file("${dir}meshgate/gateway.conf", $gateway);
+    $t->write_file("${dir}meshgate/backends.conf", $backends);
+    $t->write_file("${dir}meshgate/keys/jwks.json", jwks($hs_jwk, $es_jwk));
+}
+
+my $http = <<'EOF';
+    include meshgate/gateway.conf;
+    include meshgate/backends.conf;
+EOF
+
+my ($ok, $out) = $t->test_config($http);
+ok($ok, 'nginx -t accepts the example') or diag($out);
+
+$t->start($http);
+
+my $json = JSON::PP->new;
+
+sub token {
+    my (%o) = @_;
+    my $alg = delete $o{alg} // 'HS256';
+    my $key = delete $o{key} // ($alg eq 'HS256' ? $hs_key : $es_key);
+    my $kid = delete $o{kid} // ($alg eq 'HS256' ? 'demo-hs256' : 'demo-es256');
+    my $now = time;
+    my %claims = (iss => 'meshgate-demo', sub => 'alice', aud => 'meshgate-api',
+                  iat => $now, exp => $now + 300, role => 'user',
+                  scope => 'users:read orders:read',
+                  org => { id => 'acme', plan => 'demo' }, %o);
+    delete @claims{ grep { !defined $claims{$_} } keys %claims };
+    return mint(alg => $alg, key => $key, claims => \%claims,
+                header => { kid => $kid, typ => 'JWT' });
+}
+
+sub call {
+    my ($path, $token, @headers) = @_;
+    push @headers, Authorization => "Bearer $token" if defined $token;
+    my $r = $t->get($path, @headers);
+    $r->{json} = eval { $json->decode($r->{body}) };
+    return $r;
+}
+
+sub is_invalid_token {
+    my ($r, $name) = @_;
+    is($r->{status}, 401, "$name: 401");
+    like($r->{headers}{'www-authenticate'} // '',
+         qr/^Bearer realm="meshgate",\s*error="invalid_token"/,
+         "$name: error=\"invalid_token\"");
+}
+
+# -- public routes -----------------------------------------------------------
+
+my $r = call('/health');
+is($r->{status}, 200, '/health: 200 without a token');
+is_deeply($r->{json}, { status => 'ok' }, '/health: JSON body');
+like($r->{headers}{'x-request-id'} // '', qr/^[0-9a-f]{32}$/,
+     'responses carry X-Request-Id');
+
+$r = call('/api/public/catalogue', undef, 'X-User-Id' => 'mallory');
+is($r->{status}, 200, 'public route: 200 without a token');
+is($r->{json}{service}, 'products', 'public route: products service');
+is($r->{json}{path}, '/catalogue', 'public route: prefix stripped');
+is($r->{json}{user}, undef, 'public route: a client X-User-Id is not passed on');
+
+# -- protected routes ------------------------------------------------------------
+
+$r = call('/api/users/me');
+is($r->{status}, 401, 'no token: 401');
+is($r->{headers}{'www-authenticate'}, 'Bearer realm="meshgate"',
+   'no token: WWW-Authenticate names the realm');
+is($r->{json}{error}, 'unauthorized', 'no token: JSON error body');
+
+$r = call('/api/users/me', token(), 'X-User-Id' => 'mallory');
+is($r->{status}, 200, 'HS256 token: 200');
+is($r->{json}{service}, 'users', 'HS256 token: users service');
+is($r->{json}{path}, '/me', 'HS256 token: path');
+is($r->{json}{user}, 'alice', 'backend sees X-User-Id from the token, not the client');
+is($r->{json}{role}, 'user', 'backend sees X-User-Role');
+is($r->{json}{scope}, 'users:read orders:read', 'backend sees X-User-Scope');
+is($r->{json}{org}, 'acme', 'backend sees X-Org-Id (nested claim)');
+like($r->{json}{request_id} // '', qr/^[0-9a-f]{32}$/,
+     'backend sees X-Request-Id');
+is($r->{json}{request_id}, $r->{headers}{'x-request-id'},
+   'client and backend see the same request id');
+
+$r = call('/api/orders/', token(alg => 'ES256', sub => 'bob'));
+is($r->{status}, 200, 'ES256 token: 200');
+is($r->{json}{service}, 'orders', 'ES256 token: orders service');
+is($r->{json}{user}, 'bob', 'ES256 token: backend sees the subject');
+
+my $good = token();
+(my $forged = $good) =~ s/\.([^.]+)$/'.' . reverse($1)/e;
+is_invalid_token(call('/api/users/me', $forged), 'forged signature');
+
+is_invalid_token(call('/api/users/me', token(exp => time - 120)),
+                 'expired beyond the leeway');
+is(call('/api/users/me', token(exp => time - 10))->{status}, 200,
+   'expired within the 30s leeway: 200');
+
+my ($other_hs) = gen_key('HS256');
+is_invalid_token(call('/api/users/me', token(key => $other_hs)),
+                 'HS256 with an unknown secret');
+my ($other_es) = gen_key('ES256');
+is_invalid_token(call('/api/users/me', token(alg => 'ES256', key => $other_es)),
+                 'ES256 with an unknown key');
+
+$r = call('/api/users/me', token(iss => 'someone-else'));
+is($r->{status}, 401, 'wrong issuer: 401 (auth_jwt_require)');
+$r = call('/api/users/me', token(iss => undef));
+is($r->{status}, 401, 'no issuer: 401');
+
+# -- admin route ---------------------------------------------------------------
+
+$r = call('/api/admin/stats');
+is($r->{status}, 401, 'admin, no token: 401');
+
+$r = call('/api/admin/stats', token());
+is($r->{status}, 403, 'admin, user token: 403');
+is($r->{json}{error}, 'forbidden', 'admin, user token: JSON error body');
+ok(!defined $r->{headers}{'www-authenticate'}, 'admin, 403: no WWW-Authenticate');
+
+$r = call('/api/admin/stats', token(role => 'admin', sub => 'root'));
+is($r->{status}, 200, 'admin, role "admin": 200');
+ok($r->{json}{admin}, 'admin, role "admin": admin endpoint of users service');
+is($r->{json}{path}, '/admin/stats', 'admin: path');
+is($r->{json}{user}, 'root', 'admin: backend sees the subject');
+
+$r = call('/api/admin/stats', token(role => ['user', 'admin'], alg => 'ES256'));
+is($r->{status}, 200, 'admin, roles ["user","admin"]: 200');
+is($r->{json}{role}, 'user,admin', 'admin: backend sees the role list');
+
+$r = call('/api/admin/stats', token(role => 'administrator'));
+is($r->{status}, 403, 'admin, role "administrator": 403 (exact role match)');
+
+$r = call('/api/admin/stats', token(role => 'admin', iss => 'someone-else'));
+is($r->{status}, 401, 'admin, wrong issuer: 401, the issuer check is kept');
+
+# -- the rest ------------------------------------------------------------------
+
+$r = call('/nowhere');
+is($r->{status}, 404, 'unknown route: 404');
+is($r->{json}{error}, 'not found', 'unknown route: JSON error body');
+
+# Each access log line must be JSON, with the subject for authenticated
+# requests.
+ok($t->wait_for_log(qr/"uri":"\/nowhere"/, 5, 'logs/gateway.access.log'),
+   'access log written');
+my @lines = split /\n/, $t->read_file('logs/gateway.access.log');
+my @bad = grep { !eval { $json->decode($_); 1 } } @lines;
+ok(@lines > 10 && !@bad, 'access log lines are JSON') or diag("bad: @bad");
+my ($line) = map { $json->decode($_) }
+             grep { /"uri":"\/api\/orders\/"/ && /"status":200/ } @lines;
+is($line->{sub}, 'bob', 'access log: subject');
+is($line->{alg}, 'ES256', 'access log: token algorithm');
+is($line->{kid}, 'demo-es256', 'access log: key id');
+is($line->{org}, 'acme', 'access log: nested claim');
+is($line->{upstream_status}, '200', 'access log: upstream status');
+
+$t->stop;
+
+done_testing;
