@@ -27,7 +27,9 @@ typedef struct {
 static ngx_http_limit_redis_node_t *ngx_http_limit_redis_local_lookup(
     ngx_http_limit_redis_zone_t *zone, ngx_str_t *key, uint32_t hash);
 static void ngx_http_limit_redis_local_expire(
-    ngx_http_limit_redis_zone_t *zone, int64_t now, ngx_uint_t force);
+    ngx_http_limit_redis_zone_t *zone, int64_t now);
+static ngx_int_t ngx_http_limit_redis_local_evict(
+    ngx_http_limit_redis_zone_t *zone);
 static ngx_int_t ngx_http_limit_redis_local_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
 
@@ -51,12 +53,13 @@ ngx_http_limit_redis_local_backlog(ngx_http_limit_redis_zone_t *zone,
 }
 
 
-void
+ngx_int_t
 ngx_http_limit_redis_local_charge(ngx_http_limit_redis_zone_t *zone,
     ngx_str_t *key, int64_t now, int64_t interval)
 {
-    size_t                        size;
+    size_t                        size, total;
     uint32_t                      hash;
+    ngx_int_t                     rc;
     mg_gcra_limit_t               limit;
     ngx_http_limit_redis_node_t  *node;
 
@@ -65,6 +68,8 @@ ngx_http_limit_redis_local_charge(ngx_http_limit_redis_zone_t *zone,
     limit.interval = interval;
     limit.burst = 0;
     limit.delay = 0;
+
+    rc = NGX_OK;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -75,20 +80,41 @@ ngx_http_limit_redis_local_charge(ngx_http_limit_redis_zone_t *zone,
         goto done;
     }
 
-    /* idle keys make room first, the least recently used one if need be */
+    /* idle keys make room first */
 
-    ngx_http_limit_redis_local_expire(zone, now, 0);
+    ngx_http_limit_redis_local_expire(zone, now);
 
     size = offsetof(ngx_http_limit_redis_node_t, data) + key->len;
 
-    node = ngx_slab_alloc_locked(zone->shpool, size);
+    /* a key larger than all the pages of the zone would only empty it */
 
-    if (node == NULL) {
-        ngx_http_limit_redis_local_expire(zone, now, 1);
+    total = (size_t) (zone->shpool->last - zone->shpool->pages)
+            << ngx_pagesize_shift;
 
+    if (size > total) {
+        rc = NGX_DECLINED;
+        goto done;
+    }
+
+    /*
+     * Then the least recently used keys, as many as it takes: the slab
+     * allocator cuts each page into chunks of one size, and a page serves
+     * another size only once all its chunks are free, so one evicted key
+     * may leave no room for a longer one.  Every round removes a key: the
+     * loop ends, at the latest with the zone empty.  The key charged is
+     * not in the zone (the lookup missed), so it is never evicted itself.
+     */
+
+    for ( ;; ) {
         node = ngx_slab_alloc_locked(zone->shpool, size);
-        if (node == NULL) {
-            /* the key alone outgrows the zone: it is not charged */
+
+        if (node) {
+            break;
+        }
+
+        if (ngx_http_limit_redis_local_evict(zone) != NGX_OK) {
+            /* even the empty zone has no room for it: fragmentation */
+            rc = NGX_DECLINED;
             goto done;
         }
     }
@@ -106,6 +132,8 @@ ngx_http_limit_redis_local_charge(ngx_http_limit_redis_zone_t *zone,
 done:
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
 }
 
 
@@ -133,7 +161,7 @@ ngx_http_limit_redis_local_lookup(ngx_http_limit_redis_zone_t *zone,
 
 static void
 ngx_http_limit_redis_local_expire(ngx_http_limit_redis_zone_t *zone,
-    int64_t now, ngx_uint_t force)
+    int64_t now)
 {
     ngx_uint_t                    n;
     ngx_queue_t                  *q;
@@ -141,11 +169,10 @@ ngx_http_limit_redis_local_expire(ngx_http_limit_redis_zone_t *zone,
 
     /*
      * A key whose tat has passed means the same as no key.  Two of them
-     * at most go per call, which keeps the cost bounded; "force" first
-     * sacrifices the least recently used key, whatever its tat.
+     * at most go per call, which keeps the cost of a new key bounded.
      */
 
-    for (n = force ? 0 : 1; n < 3; n++) {
+    for (n = 0; n < 2; n++) {
 
         if (ngx_queue_empty(&zone->sh->queue)) {
             return;
@@ -154,7 +181,7 @@ ngx_http_limit_redis_local_expire(ngx_http_limit_redis_zone_t *zone,
         q = ngx_queue_last(&zone->sh->queue);
         node = ngx_queue_data(q, ngx_http_limit_redis_node_t, queue);
 
-        if (n != 0 && node->tat > now) {
+        if (node->tat > now) {
             return;
         }
 
@@ -162,6 +189,29 @@ ngx_http_limit_redis_local_expire(ngx_http_limit_redis_zone_t *zone,
         ngx_rbtree_delete(&zone->sh->rbtree, &node->sn.node);
         ngx_slab_free_locked(zone->shpool, node);
     }
+}
+
+
+static ngx_int_t
+ngx_http_limit_redis_local_evict(ngx_http_limit_redis_zone_t *zone)
+{
+    ngx_queue_t                  *q;
+    ngx_http_limit_redis_node_t  *node;
+
+    /* the least recently used key goes, whatever its tat */
+
+    if (ngx_queue_empty(&zone->sh->queue)) {
+        return NGX_DECLINED;
+    }
+
+    q = ngx_queue_last(&zone->sh->queue);
+    node = ngx_queue_data(q, ngx_http_limit_redis_node_t, queue);
+
+    ngx_queue_remove(q);
+    ngx_rbtree_delete(&zone->sh->rbtree, &node->sn.node);
+    ngx_slab_free_locked(zone->shpool, node);
+
+    return NGX_OK;
 }
 
 

@@ -685,8 +685,28 @@ ngx_http_limit_redis_local(ngx_http_limit_redis_ctx_t *ctx)
         key.data = ctx->keys[i].data + zone->prefix;
         key.len = ctx->keys[i].len - zone->prefix;
 
-        ngx_http_limit_redis_local_charge(zone, &key, now,
-                                          ctx->limits[i]->gcra.interval);
+        if (ngx_http_limit_redis_local_charge(zone, &key, now,
+                                              ctx->limits[i]->gcra.interval)
+            == NGX_OK)
+        {
+            continue;
+        }
+
+        /*
+         * The key goes on, unlimited by this zone: logged once per zone
+         * and worker, since such keys tend to come again and again.
+         */
+
+        if (zone->unfit) {
+            continue;
+        }
+
+        zone->unfit = 1;
+
+        ngx_log_error(ctx->conf->log_level, ctx->request->connection->log, 0,
+                      "limit_redis: zone \"%V\": a key of %uz bytes does "
+                      "not fit into the local zone, not limited locally",
+                      &zone->name, key.len);
     }
 
     return NGX_OK;

@@ -64,6 +64,9 @@ typedef struct {
      * Redis failure episode is logged once per zone and worker.
      */
     unsigned                            failing:1;
+
+    /* per worker as well: a key did not fit into the local zone */
+    unsigned                            unfit:1;
 } ngx_http_limit_redis_zone_t;
 
 
@@ -79,8 +82,9 @@ ngx_int_t ngx_http_limit_redis_local_add(ngx_conf_t *cf,
     ngx_http_limit_redis_zone_t *zone);
 void ngx_http_limit_redis_local_backlog(ngx_http_limit_redis_zone_t *zone,
     ngx_str_t *key, int64_t now, int64_t *backlog);
-void ngx_http_limit_redis_local_charge(ngx_http_limit_redis_zone_t *zone,
-    ngx_str_t *key, int64_t now, int64_t interval);
+ngx_int_t ngx_http_limit_redis_local_charge(
+    ngx_http_limit_redis_zone_t *zone, ngx_str_t *key, int64_t now,
+    int64_t interval);
 
 ngx_int_t ngx_http_limit_redis_read_reply(redisReply *reply,
     mg_gcra_zone_t *zones, ngx_uint_t n, mg_gcra_decision_t *decision,

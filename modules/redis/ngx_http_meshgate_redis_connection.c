@@ -43,7 +43,15 @@
  *
  * - a reconnect timer with backoff, and a "down" flag: while a connection
  *   is down, commands go to the server's other connections, and when all
- *   of them are down, ngx_http_meshgate_redis_send() fails at once.
+ *   of them are down, ngx_http_meshgate_redis_send() fails at once.  A
+ *   connection is down from its first failure until Redis answers a
+ *   caller's command on it: neither a TCP connect nor the handshake shows
+ *   that commands work, and a server that accepts connections and then
+ *   drops or garbles every command would otherwise be reconnected at the
+ *   shortest backoff, with an outage and a recovery logged every time.
+ *   Once reconnected and through the handshake, a connection that is down
+ *   takes one command at a time to prove itself; the others still fail at
+ *   once.  The backoff starts over only when one has succeeded.
  *
  * On reload or graceful quit the connections are deliberately not marked
  * idle (c->idle), which would have them closed at once: the requests the
@@ -159,6 +167,8 @@ static ngx_int_t ngx_http_meshgate_redis_test_connect(ngx_connection_t *c);
 static ngx_int_t ngx_http_meshgate_redis_connected(
     ngx_http_meshgate_redis_conn_t *conn);
 static void ngx_http_meshgate_redis_ready(ngx_http_meshgate_redis_conn_t *conn);
+static void ngx_http_meshgate_redis_healthy(
+    ngx_http_meshgate_redis_conn_t *conn);
 static void ngx_http_meshgate_redis_read_handler(ngx_event_t *rev);
 static void ngx_http_meshgate_redis_write_handler(ngx_event_t *wev);
 static void ngx_http_meshgate_redis_flush_handler(ngx_event_t *ev);
@@ -206,6 +216,13 @@ static u_char *ngx_http_meshgate_redis_log_error(ngx_log_t *log, u_char *buf,
 /* the caller, or the connection itself, still waits for the reply */
 #define ngx_http_meshgate_redis_live(cmd)                                     \
     ((cmd)->handler != NULL || (cmd)->kind != NGX_HTTP_MESHGATE_REDIS_USER)
+
+/* open, and either up or ready to take the one command that tests it */
+#define ngx_http_meshgate_redis_usable(conn)                                  \
+    ((conn)->state != NGX_HTTP_MESHGATE_REDIS_CLOSED                          \
+     && (!(conn)->down                                                        \
+         || ((conn)->state == NGX_HTTP_MESHGATE_REDIS_READY                   \
+             && (conn)->npending == 0)))
 
 
 static ngx_str_t  ngx_http_meshgate_redis_evalsha = ngx_string("EVALSHA");
@@ -798,18 +815,27 @@ ngx_http_meshgate_redis_connected(ngx_http_meshgate_redis_conn_t *conn)
 static void
 ngx_http_meshgate_redis_ready(ngx_http_meshgate_redis_conn_t *conn)
 {
-    ngx_http_meshgate_redis_server_t  *server;
+    /*
+     * The handshake is done, which says little about the commands that
+     * follow: a connection that is down stays down until one of them is
+     * answered (ngx_http_meshgate_redis_healthy()).
+     */
 
     conn->state = NGX_HTTP_MESHGATE_REDIS_READY;
-    conn->backoff = NGX_HTTP_MESHGATE_REDIS_BACKOFF;
+}
 
-    if (!conn->down) {
-        return;
-    }
+
+static void
+ngx_http_meshgate_redis_healthy(ngx_http_meshgate_redis_conn_t *conn)
+{
+    ngx_http_meshgate_redis_server_t  *server;
+
+    /* Redis answered a caller's command: the failure episode is over */
 
     server = conn->server;
 
     conn->down = 0;
+    conn->backoff = NGX_HTTP_MESHGATE_REDIS_BACKOFF;
     conn->log.log_level = conn->log_level;
 
     if (--server->ndown == 0) {
@@ -1159,6 +1185,16 @@ ngx_http_meshgate_redis_complete(ngx_http_meshgate_redis_conn_t *conn,
         conn->nretries--;
     }
 
+    /*
+     * Any reply to a caller's command, an error or NOSCRIPT included, is
+     * Redis at work; it is seen before the handler runs, so that what the
+     * handler sends may use the connection at once.
+     */
+
+    if (conn->down && cmd->kind == NGX_HTTP_MESHGATE_REDIS_USER) {
+        ngx_http_meshgate_redis_healthy(conn);
+    }
+
     rc = NGX_OK;
     handler = NULL;
     data = NULL;
@@ -1477,7 +1513,7 @@ ngx_http_meshgate_redis_pick(ngx_http_meshgate_redis_server_t *server,
     for (i = 0; server->conns && i < server->nconnections; i++) {
         conn = &server->conns[i];
 
-        if (conn->down || conn->state == NGX_HTTP_MESHGATE_REDIS_CLOSED) {
+        if (!ngx_http_meshgate_redis_usable(conn)) {
             continue;
         }
 
@@ -1517,8 +1553,7 @@ ngx_http_meshgate_redis_pick(ngx_http_meshgate_redis_server_t *server,
     for (i = 0; i < server->nconnections; i++) {
         conn = &server->conns[i];
 
-        if (conn->down
-            || conn->state == NGX_HTTP_MESHGATE_REDIS_CLOSED
+        if (!ngx_http_meshgate_redis_usable(conn)
             || ngx_queue_empty(&conn->pending))
         {
             continue;

@@ -133,6 +133,10 @@ note('60000-byte key in a 32k zone: ' . join(', ', map { "$_->{status} $_->{lr}"
 ok(!(grep { $_->{status} >= 500 } @h), 'a key bigger than the zone: no 5xx');
 ok(!(grep { $_->{lr} !~ /^(?:LOCAL_\w+|ERROR)$/ } @h),
    'a key bigger than the zone: a local verdict or ERROR');
+my @unfit = $t->error_log
+    =~ /limit_redis: zone "small": a key of 60000 bytes does not fit into the local zone, not limited locally/g;
+ok(@unfit >= 1 && @unfit <= 2,
+   'a key bigger than the zone: logged once per worker (' . scalar(@unfit) . ')');
 
 # --- back to Redis ---------------------------------------------------------------------------
 

@@ -6,7 +6,10 @@
 # garbage, nested or oversized replies, one whose EVALSHA replies have the
 # wrong shape, and one whose verdict disagrees with the limits.  Every
 # request is answered per its fail mode within timeout + a margin, the
-# reasons are logged, and nothing crashes (run under ASan too).
+# reasons are logged, and nothing crashes (run under ASan too).  Three more
+# accept connections and go through the handshake but fail every command:
+# one closes the connection on each EVALSHA, one closes it after each reply,
+# one never answers EVALSHA; they must not cause a reconnect storm.
 
 use strict;
 use warnings;
@@ -25,9 +28,13 @@ use Meshgate::Test;
 my $t = Meshgate::Test->new(workers => 2);
 $t->need_module_or_skip;
 
-my @modes = qw(silent close garbage nested huge shape disagree partial);
+my @storm = qw(drop once mute);
+my @modes = (qw(silent close garbage nested huge shape disagree partial), @storm);
 my %port = map { $_ => $t->port("fake_$_") } @modes;
 my @fakes;
+
+# the fakes of @storm log each connection they accept, one line each
+sub accepts_file { $t->path("fake_$_[0].accepts") }
 
 # --- the fake Redis ----------------------------------------------------------------------
 
@@ -97,10 +104,16 @@ sub start_fake {
     }
     my $sel = IO::Select->new($l);
     my %buf;
+    my $counted = grep { $_ eq $mode } @storm;
     while (1) {
         for my $s ($sel->can_read(1)) {
             if ($s == $l) {
                 my $c = $l->accept or next;
+                if ($counted) {
+                    open my $fh, '>>', accepts_file($mode) or die "accepts: $!";
+                    print {$fh} time, "\n";
+                    close $fh;
+                }
                 if ($mode eq 'close') { close $c; next }
                 $sel->add($c);
                 $buf{$c} = '';
@@ -110,8 +123,17 @@ sub start_fake {
             if (!$n) { $sel->remove($s); delete $buf{$s}; close $s; next }
             next if $mode eq 'silent';
             $buf{$s} .= $chunk;
-            my $out = join '', map { reply_for($mode, $_) } take_commands(\$buf{$s});
+            my $out = '';
+            my $drop = 0;
+            for my $cmd (take_commands(\$buf{$s})) {
+                my $user = uc($cmd->[0] // '') =~ /^EVAL(?:SHA)?$/;
+                if ($user && $mode eq 'mute') { next }
+                if ($user && $mode eq 'drop') { $drop = 1; last }
+                $out .= reply_for($mode, $cmd);
+                if ($mode eq 'once') { $drop = 1; last }
+            }
             syswrite($s, $out) if length $out;
+            if ($drop) { $sel->remove($s); delete $buf{$s}; close $s }
         }
     }
 }
@@ -161,10 +183,76 @@ my %reason = (
     shape    => qr/unexpected reply|reply disagrees|error reply/,
     disagree => qr/reply disagrees with the limits/,
     partial  => qr/timed out|down|connection failed/,
+    drop     => qr/down|connection failed/,
+    once     => qr/down|connection failed/,
+    mute     => qr/timed out|down/,
 );
 
+# --- no reconnect storm -------------------------------------------------------------------
+
+# Servers that take connections and the handshake but fail every command.
+# Once the episode has begun in both workers, 3 s of traffic: each worker
+# reconnects with a backoff of 50 ms doubling up to 1 s and never reset,
+# since no command succeeds, so at most 6 times in 3 s (50, 150, 350, 750,
+# 1550 and 2550 ms into the episode), 12 for both workers.  The episode is
+# logged once per worker, with no recovery in between, and requests are
+# not held up: while a server is in its backoff they fail at once, and a
+# new connection is tested by one request at a time.
+sub client_lines {
+    my ($what, $m) = @_;
+    return $t->error_log =~ /^(.*redis \Q$what\E.*redis server: "\Q$m\E".*)$/mg;
+}
+
+for my $m (@storm) {
+    my $st = time;
+    my $n = 0;
+    while (time - $st < 6 && (my @l = client_lines('unavailable', $m)) < 2) {
+        rget("/$m?k=w" . $n++);
+    }
+    note(sprintf '%s: episode begun in both workers after %d requests, %.2f s',
+                 $m, $n, time - $st);
+
+    my $before = () = $t->read_file(accepts_file($m)) =~ /\n/g;
+    my @r;
+    $st = time;
+    while (time - $st < 3) {
+        push @r, rget("/$m?k=" . @r);
+    }
+    my $conns = (() = $t->read_file(accepts_file($m)) =~ /\n/g) - $before;
+
+    my %so; $so{"$_->{status} $_->{lr}"}++ for @r;
+    is_deeply(\%so, { '200 ERROR' => scalar @r },
+              "$m: 3 s of traffic, all 200 ERROR (" . @r . ' requests)')
+        or diag(explain \%so);
+    ok($conns <= 15, "$m: reconnects follow the backoff, not the traffic"
+                     . " ($conns connections in 3 s)");
+
+    my @down = client_lines('unavailable', $m);
+    my @back = client_lines('is back', $m);
+    ok(@down >= 1 && @down <= 2,
+       "$m: the client logs the outage once per worker (" . @down . ')')
+        or diag(join "\n", @down);
+    is(scalar @back, 0, "$m: no \"redis is back\": no command ever succeeded")
+        or diag(join "\n", @back[0 .. ($#back < 3 ? $#back : 3)]);
+
+    my $log = $t->error_log;
+    my @zdown = $log =~ /limit_redis: zone "\Q$m\E": redis server "\Q$m\E" unavailable/g;
+    my @zback = $log =~ /limit_redis: zone "\Q$m\E": redis server "\Q$m\E" answers again/g;
+    ok(@zdown >= 1 && @zdown <= 2 && @zback == 0,
+       "$m: limit_redis logs one episode per worker (" . @zdown
+       . ' unavailable, ' . @zback . ' answers again)');
+
+    my @slow = grep { $_->{time} >= 0.1 } @r;
+    ok(@slow <= $conns + 2,
+       sprintf('%s: requests fail at once, but for one per connection'
+               . ' (%d of %d took 100 ms or more)', $m, scalar @slow, scalar @r));
+}
+
+# --- each mode in turn ----------------------------------------------------------------
+
 for my $m (@modes) {
-    my $from = length $t->error_log;
+    # the zone of a server of @storm began its episode in the test above
+    my $from = (grep { $_ eq $m } @storm) ? 0 : length $t->error_log;
     my (@o, @c);
     my $st = time;
     for my $i (1 .. 12) {
