@@ -13,6 +13,8 @@
 #   wrk_run SECONDS URL [WRK ARGS...]  prints req/s and requests, fails on errors
 #   worker_pids DIR, cpu_ticks PID...  CPU time used by nginx workers
 #   busy_check              warns when the machine is not idle
+#   redis_start DIR PORT    starts a redis-server of its own, no persistence
+#   redis_cli PORT ARGS...  one redis-cli command against it
 #
 # Environment: NGINX [/usr/sbin/nginx], MESHGATE_MODULE
 # [build/modules/ngx_http_meshgate_module.so], BENCH_SECONDS [10] (measured
@@ -32,6 +34,7 @@ BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-32}
 BENCH_THREADS=${BENCH_THREADS:-1}
 
 bench_nginx_dirs=()
+bench_redis_dirs=()
 
 bench_die() { printf '%s: %s\n' "${bench_name:-bench}" "$*" >&2; exit 1; }
 
@@ -53,6 +56,16 @@ bench_cleanup() {
         [ -s "$d/nginx.pid" ] || continue
         pid=$(cat "$d/nginx.pid")
         kill -QUIT "$pid" 2>/dev/null || continue
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    for d in "${bench_redis_dirs[@]}"; do
+        [ -s "$d/redis.pid" ] || continue
+        pid=$(cat "$d/redis.pid")
+        kill -TERM "$pid" 2>/dev/null || continue
         for _ in $(seq 50); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
@@ -182,6 +195,34 @@ busy_check() {
         printf '         req/s and their ratios will be unreliable, the CPU cost per\n'
         printf '         request less so.\n'
     fi
+}
+
+# redis_start DIR PORT: a redis-server of the benchmark's own on
+# 127.0.0.1:PORT, its files under DIR.  Nothing is saved to disk: a
+# snapshot or an append-only file would make Redis's timing depend on the
+# disk.  Everything else is as Redis ships it.
+redis_start() {
+    local dir=$1 port=$2
+    command -v redis-server > /dev/null \
+        || bench_die "redis-server is not installed (make deps)"
+    mkdir -p "$dir"
+    bench_redis_dirs+=("$dir")
+    redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+        --unixsocket "$dir/redis.sock" --unixsocketperm 777 \
+        --daemonize yes --dir "$dir" --pidfile "$dir/redis.pid" \
+        --logfile "$dir/redis.log" > /dev/null \
+        || bench_die "redis-server did not start, see $dir/redis.log"
+    for _ in $(seq 100); do
+        [ "$(redis_cli "$port" PING 2>/dev/null)" = PONG ] && return 0
+        sleep 0.05
+    done
+    bench_die "redis-server on port $port does not answer, see $dir/redis.log"
+}
+
+redis_cli() {
+    local port=$1
+    shift
+    redis-cli -h 127.0.0.1 -p "$port" "$@"
 }
 
 # ratio A B: A/B with three decimals
