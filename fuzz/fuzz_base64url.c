@@ -15,15 +15,11 @@
 
 #include "mg_base64url.h"
 
+#include "fuzz.h"
+
 
 static const char  fuzz_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-
-#define fuzz_assert(expr)                                                    \
-    if (!(expr)) {                                                           \
-        abort();                                                             \
-    }
 
 
 static int
@@ -60,21 +56,6 @@ fuzz_canonical(const uint8_t *data, size_t size)
     }
 
     return 1;
-}
-
-
-static void *
-fuzz_malloc(size_t size)
-{
-    void  *p;
-
-    p = malloc(size);
-
-    if (p == NULL && size) {
-        abort();
-    }
-
-    return p;
 }
 
 

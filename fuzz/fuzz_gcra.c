@@ -17,11 +17,7 @@
 
 #include "mg_gcra.h"
 
-
-#define fuzz_assert(expr)                                                    \
-    if (!(expr)) {                                                           \
-        abort();                                                             \
-    }
+#include "fuzz.h"
 
 
 static int64_t

@@ -12,88 +12,16 @@
 
 
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mg_json.h"
 
+#include "fuzz.h"
 
-typedef union {
-    long double           ld;
-    long long             ll;
-    void                 *p;
-} fuzz_align_t;
-
-
-typedef struct fuzz_block_s  fuzz_block_t;
-
-struct fuzz_block_s {
-    fuzz_block_t         *next;
-    fuzz_align_t          data[];
-};
-
-
-static fuzz_block_t  *fuzz_blocks;
-
-
-#define fuzz_assert(expr)                                                    \
-    if (!(expr)) {                                                           \
-        fprintf(stderr, "assertion failed at line %d: %s\n", __LINE__,       \
-                #expr);                                                      \
-        abort();                                                             \
-    }
 
 #define fuzz_space(c)                                                        \
     ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
-
-
-static void *
-fuzz_alloc(void *data, size_t size)
-{
-    fuzz_block_t  *b;
-
-    b = malloc(sizeof(fuzz_block_t) + size);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    b->next = fuzz_blocks;
-    fuzz_blocks = b;
-
-    return b->data;
-}
-
-
-static void
-fuzz_free_all(void)
-{
-    fuzz_block_t  *b;
-
-    while (fuzz_blocks) {
-        b = fuzz_blocks;
-        fuzz_blocks = b->next;
-        free(b);
-    }
-}
-
-
-static mg_allocator_t  fuzz_allocator = { fuzz_alloc, NULL };
-
-
-static unsigned char *
-fuzz_malloc(size_t size)
-{
-    unsigned char  *p;
-
-    p = malloc(size);
-
-    if (p == NULL && size) {
-        abort();
-    }
-
-    return p;
-}
 
 
 static void

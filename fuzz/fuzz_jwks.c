@@ -20,42 +20,28 @@
 #include "mg_jwk.h"
 #include "mg_jws.h"
 
-
-typedef struct fuzz_block_s  fuzz_block_t;
-
-struct fuzz_block_s {
-    fuzz_block_t         *next;
-};
+#include "fuzz.h"
 
 
-static void *fuzz_alloc(void *data, size_t size);
 static void fuzz_check_key(const mg_jwk_t *key);
 static void fuzz_verify(const mg_jwk_t *key, const uint8_t *data,
     size_t size);
 
 
-static fuzz_block_t   *fuzz_blocks;
-
 static const unsigned char  fuzz_input[] =
     "eyJhbGciOiJFUzI1NiIsImtpZCI6ImZ1enoifQ.eyJzdWIiOiJmdXp6In0";
-
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    size_t           i;
-    mg_jwks_t        jwks;
-    fuzz_block_t    *b;
-    mg_allocator_t   a;
-    char             err[128];
+    size_t      i;
+    mg_jwks_t   jwks;
+    char        err[128];
 
-    a.alloc = fuzz_alloc;
-    a.data = NULL;
-
-    if (mg_jwks_parse(&jwks, data, size, &a, err, sizeof(err)) == 0) {
+    if (mg_jwks_parse(&jwks, data, size, &fuzz_allocator, err, sizeof(err))
+        == 0)
+    {
 
         if (jwks.skipped != 0 && memchr(jwks.skip_reason, '\0',
                                         sizeof(jwks.skip_reason)) == NULL)
@@ -79,32 +65,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
 
-    while (fuzz_blocks != NULL) {
-        b = fuzz_blocks;
-        fuzz_blocks = b->next;
-        free(b);
-    }
+    fuzz_free_all();
 
     return 0;
-}
-
-
-static void *
-fuzz_alloc(void *data, size_t size)
-{
-    fuzz_block_t  *b;
-
-    /* 16 bytes keep the payload aligned as malloc() aligns */
-
-    b = malloc(16 + size);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    b->next = fuzz_blocks;
-    fuzz_blocks = b;
-
-    return (char *) b + 16;
 }
 
 

@@ -24,15 +24,11 @@
 
 #include "mg_resp.h"
 
+#include "fuzz.h"
+
 
 #define FUZZ_MAX_ARGS  256
 #define FUZZ_GUARD     0x5a
-
-
-#define fuzz_assert(expr)                                                    \
-    if (!(expr)) {                                                           \
-        abort();                                                             \
-    }
 
 
 /* piece sizes for feeding: whole, and small enough to split every token */
