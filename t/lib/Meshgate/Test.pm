@@ -49,7 +49,9 @@ package Meshgate::Test;
 #
 # Environment:
 #   NGINX                   nginx binary (default /usr/sbin/nginx)
-#   MESHGATE_MODULE         absolute path of ngx_http_meshgate_module.so
+#   MESHGATE_MODULE         absolute path of ngx_http_meshgate_module.so,
+#                           or "builtin" for an nginx built with
+#                           --add-module (NGINX names that binary)
 #   MESHGATE_PRELOAD        library to LD_PRELOAD into nginx (libasan.so)
 #   MESHGATE_ASAN_OPTIONS   appended to the default ASAN_OPTIONS
 #   MESHGATE_KEEP=1         keep the prefix directory (its path is printed)
@@ -153,7 +155,7 @@ sub need_module_or_skip {
     if (!defined $m || $m eq '') {
         Test::More::plan(skip_all => 'MESHGATE_MODULE is not set');
     }
-    if (!-f $m) {
+    if ($m ne 'builtin' && !-f $m) {
         Test::More::plan(skip_all => "module $m does not exist (run make)");
     }
     return 1;
@@ -296,7 +298,9 @@ sub conf_text {
     my $error_log = $opts{error_log} // "$p/error.log";
     my $conf = '';
 
-    if (!$opts{no_module} && defined $self->{module} && $self->{module} ne '') {
+    if (!$opts{no_module} && defined $self->{module} && $self->{module} ne ''
+        && $self->{module} ne 'builtin')
+    {
         $conf .= "load_module $self->{module};\n\n";
     }
 
