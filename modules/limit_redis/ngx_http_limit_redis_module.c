@@ -1,8 +1,17 @@
 
 /*
  * meshgate: distributed rate limiting, limit_req's semantics with the
- * state in Redis (GCRA, one script call per request for all zones of the
- * location, see ngx_http_limit_redis_script.c).
+ * state in Redis (GCRA, see ngx_http_limit_redis_script.c).
+ *
+ * Batches.  What Redis spends on a script call is mostly per call (the
+ * call itself, its TIME, GET and SET), little per request, and Redis
+ * shares the CPUs with nginx.  So each worker collects the requests that
+ * reach the limiter during one pass of its event loop, per redis_server,
+ * into a batch, and a posted event sends the batch as one script call at
+ * the end of the pass.  Redis evaluates the requests atomically and in
+ * order, each with all zones of its location, exactly as if each had
+ * made its own call; the reply resumes every request that is still
+ * there, and a batch none of whose requests is left is cancelled.
  *
  * Phases.  A key may be built from auth_jwt's $jwt_* variables, which
  * exist only once auth_jwt has verified the token in the ACCESS phase.
@@ -46,15 +55,89 @@
 #define NGX_HTTP_LIMIT_REDIS_REPLIED           2
 #define NGX_HTTP_LIMIT_REDIS_DONE              3
 
+#define NGX_HTTP_LIMIT_REDIS_BATCH_OPEN        0
+#define NGX_HTTP_LIMIT_REDIS_BATCH_SENT        1
+#define NGX_HTTP_LIMIT_REDIS_BATCH_REPLYING    2
+
+/*
+ * A batch takes at most this many requests, zone keys (unless one request
+ * has more) and bytes of keys and arguments: a larger one would delay the
+ * other commands on the connection, and cost Redis more time at once
+ * than it saves.  A full batch waits for the end of the pass like any
+ * other, while the next requests start a new one.
+ */
+#define NGX_HTTP_LIMIT_REDIS_BATCH_REQUESTS    128
+#define NGX_HTTP_LIMIT_REDIS_BATCH_KEYS        512
+#define NGX_HTTP_LIMIT_REDIS_BATCH_SIZE        (64 * 1024)
+
+/*
+ * The batches of a server that a worker may have open or in flight, each
+ * about 2 KB, allocated as needed and then reused; past that, requests
+ * fail as when Redis has too many commands waiting.
+ */
+#define NGX_HTTP_LIMIT_REDIS_BATCHES           512
+
+/* what a bulk string costs in RESP beyond its bytes, at most */
+#define NGX_HTTP_LIMIT_REDIS_BULK              (NGX_SIZE_T_LEN + 5)
+
+
+typedef struct ngx_http_limit_redis_ctx_s     ngx_http_limit_redis_ctx_t;
+typedef struct ngx_http_limit_redis_server_s  ngx_http_limit_redis_server_t;
+
 
 typedef struct {
     ngx_array_t                         zones;  /* limit_redis_zone_t * */
+    ngx_array_t                         servers;
+                                            /* limit_redis_server_t * */
+
+    /* the most zones a location has */
+    ngx_uint_t                          max_zones;
+
+    /* where a batch's command is put together, just before it is sent */
+    ngx_str_t                          *keys;
+    ngx_str_t                          *args;
+    u_char                             *numbers;
 } ngx_http_limit_redis_main_conf_t;
 
 
 typedef struct {
-    ngx_array_t                         limits; /* limit_redis_limit_t */
+    ngx_http_limit_redis_ctx_t         *ctx;    /* NULL: the request is gone */
+    ngx_uint_t                          n;      /* its zones */
+} ngx_http_limit_redis_slot_t;
+
+
+typedef struct {
+    ngx_http_limit_redis_server_t      *server;
+    ngx_http_meshgate_redis_cmd_t      *cmd;
+    ngx_event_t                         flush;
+    ngx_queue_t                         queue;  /* in the server's free list */
+
+    ngx_uint_t                          state;
+    ngx_uint_t                          live;   /* requests still there */
+    ngx_uint_t                          nkeys;
+    size_t                              size;
+
+    ngx_uint_t                          nslots;
+    ngx_http_limit_redis_slot_t        *slots;
+} ngx_http_limit_redis_batch_t;
+
+
+/* a script (one per redis_server), and what each worker batches for it */
+
+struct ngx_http_limit_redis_server_s {
     ngx_http_meshgate_redis_script_t   *script;
+    ngx_http_limit_redis_main_conf_t   *lmcf;
+
+    /* per worker */
+    ngx_http_limit_redis_batch_t       *batch;  /* the one taking requests */
+    ngx_queue_t                         free;
+    ngx_uint_t                          nbatches;
+};
+
+
+typedef struct {
+    ngx_array_t                         limits; /* limit_redis_limit_t */
+    ngx_http_limit_redis_server_t      *server;
     ngx_uint_t                          status_code;
     ngx_uint_t                          fail;
     ngx_flag_t                          headers;
@@ -68,10 +151,13 @@ typedef struct {
 } ngx_http_limit_redis_conf_t;
 
 
-typedef struct {
+struct ngx_http_limit_redis_ctx_s {
     ngx_http_request_t                 *request;
     ngx_http_limit_redis_conf_t        *conf;
-    ngx_http_meshgate_redis_cmd_t      *cmd;
+
+    /* while the request waits for Redis: its batch, and its slot there */
+    ngx_http_limit_redis_batch_t       *batch;
+    ngx_uint_t                          slot;
 
     /* the zones whose key is not empty, in the order of "limit_redis" */
     ngx_uint_t                          n;
@@ -83,7 +169,7 @@ typedef struct {
     ngx_uint_t                          status;  /* 0: not limited */
     unsigned                            state:2;
     unsigned                            failed:1;
-} ngx_http_limit_redis_ctx_t;
+};
 
 
 static ngx_int_t ngx_http_limit_redis_preaccess_handler(
@@ -92,8 +178,19 @@ static ngx_int_t ngx_http_limit_redis_access_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_limit_redis_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_limit_redis_start(ngx_http_request_t *r,
     ngx_http_limit_redis_conf_t *lrcf);
+static ngx_int_t ngx_http_limit_redis_add(ngx_http_limit_redis_ctx_t *ctx,
+    size_t size);
+static ngx_http_limit_redis_batch_t *ngx_http_limit_redis_new_batch(
+    ngx_http_limit_redis_server_t *server);
+static void ngx_http_limit_redis_flush(ngx_event_t *ev);
 static void ngx_http_limit_redis_reply(void *data, ngx_int_t rc,
     redisReply *reply);
+static void ngx_http_limit_redis_batch_done(
+    ngx_http_limit_redis_batch_t *batch, redisReply *reply,
+    ngx_str_t *reason);
+static void ngx_http_limit_redis_resume(ngx_http_limit_redis_ctx_t *ctx,
+    redisReply **element, ngx_str_t *reason);
+static void ngx_http_limit_redis_release(ngx_http_limit_redis_batch_t *batch);
 static ngx_int_t ngx_http_limit_redis_decide(ngx_http_request_t *r,
     ngx_http_limit_redis_ctx_t *ctx);
 static ngx_int_t ngx_http_limit_redis_local(ngx_http_limit_redis_ctx_t *ctx);
@@ -119,6 +216,8 @@ static ngx_http_limit_redis_zone_t *ngx_http_limit_redis_find_zone(
     ngx_conf_t *cf, ngx_str_t *name);
 static ngx_int_t ngx_http_limit_redis_finish(ngx_conf_t *cf,
     ngx_http_limit_redis_conf_t *conf);
+static ngx_http_limit_redis_server_t *ngx_http_limit_redis_server(
+    ngx_conf_t *cf, ngx_http_meshgate_redis_script_t *script);
 static void *ngx_http_limit_redis_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_limit_redis_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_limit_redis_create_conf(ngx_conf_t *cf);
@@ -340,10 +439,9 @@ static ngx_int_t
 ngx_http_limit_redis_start(ngx_http_request_t *r,
     ngx_http_limit_redis_conf_t *lrcf)
 {
-    size_t                         size;
+    size_t                         size, need;
     u_char                        *p;
-    ngx_int_t                      rc;
-    ngx_str_t                      key, *args, reason;
+    ngx_str_t                      key, reason;
     ngx_uint_t                     i, n;
     ngx_pool_cleanup_t            *cln;
     ngx_http_limit_redis_ctx_t    *ctx;
@@ -357,7 +455,7 @@ ngx_http_limit_redis_start(ngx_http_request_t *r,
     size = sizeof(ngx_http_limit_redis_ctx_t)
            + n * (sizeof(mg_gcra_zone_t)
                   + sizeof(ngx_http_limit_redis_limit_t *)
-                  + 3 * sizeof(ngx_str_t));
+                  + sizeof(ngx_str_t));
 
     cln = ngx_pool_cleanup_add(r->pool, size);
     if (cln == NULL) {
@@ -374,11 +472,11 @@ ngx_http_limit_redis_start(ngx_http_request_t *r,
     p += n * sizeof(ngx_http_limit_redis_limit_t *);
 
     ctx->keys = (ngx_str_t *) p;
-    args = ctx->keys + n;
 
     ctx->request = r;
     ctx->conf = lrcf;
-    ctx->cmd = NULL;
+    ctx->batch = NULL;
+    ctx->slot = 0;
     ctx->n = 0;
     ctx->status = 0;
     ctx->state = NGX_HTTP_LIMIT_REDIS_DONE;
@@ -389,6 +487,10 @@ ngx_http_limit_redis_start(ngx_http_request_t *r,
     ngx_http_set_ctx(r, ctx, ngx_http_limit_redis_module);
 
     limit = lrcf->limits.elts;
+
+    /* what the request adds to its batch's command, roughly */
+
+    need = NGX_HTTP_LIMIT_REDIS_BULK;
 
     for (i = 0; i < lrcf->limits.nelts; i++) {
         zone = limit[i].zone;
@@ -414,8 +516,8 @@ ngx_http_limit_redis_start(ngx_http_request_t *r,
         ctx->zones[ctx->n].limit = &limit[i].gcra;
         ctx->zones[ctx->n].backlog = 0;
 
-        args[2 * ctx->n] = zone->interval_arg;
-        args[2 * ctx->n + 1] = limit[i].burst_arg;
+        need += key.len + zone->interval_arg.len + limit[i].quota_arg.len
+                + 3 * NGX_HTTP_LIMIT_REDIS_BULK;
 
         ctx->n++;
     }
@@ -424,17 +526,12 @@ ngx_http_limit_redis_start(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_meshgate_redis_eval(lrcf->script, ctx->n, ctx->keys,
-                                      2 * ctx->n, args,
-                                      ngx_http_limit_redis_reply, ctx,
-                                      r->connection->log, &ctx->cmd);
+    if (ngx_http_limit_redis_add(ctx, need) == NGX_OK) {
 
-    if (rc == NGX_OK) {
         if (ngx_http_limit_redis_wait(r, ngx_http_request_empty_handler)
             != NGX_OK)
         {
-            ngx_http_meshgate_redis_cancel(ctx->cmd);
-            ctx->cmd = NULL;
+            ngx_http_limit_redis_cleanup(ctx);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -443,7 +540,197 @@ ngx_http_limit_redis_start(ngx_http_request_t *r,
         return NGX_AGAIN;
     }
 
-    ctx->cmd = NULL;
+    /* every batch the worker may have is taken */
+
+    ngx_str_set(&reason, "too many commands waiting");
+
+    ngx_http_limit_redis_failed(r, ctx, &reason);
+
+    return ngx_http_limit_redis_decide(r, ctx);
+}
+
+
+/*
+ * Adds the request to the batch that takes the requests of its server; the
+ * first request of a batch posts the event that sends it at the end of
+ * this pass of the event loop.
+ */
+
+static ngx_int_t
+ngx_http_limit_redis_add(ngx_http_limit_redis_ctx_t *ctx, size_t size)
+{
+    ngx_http_limit_redis_batch_t   *batch;
+    ngx_http_limit_redis_server_t  *server;
+
+    server = ctx->conf->server;
+    batch = server->batch;
+
+    if (batch
+        && (batch->nslots == NGX_HTTP_LIMIT_REDIS_BATCH_REQUESTS
+            || (batch->nslots
+                && (batch->nkeys + ctx->n > NGX_HTTP_LIMIT_REDIS_BATCH_KEYS
+                    || batch->size + size > NGX_HTTP_LIMIT_REDIS_BATCH_SIZE))))
+    {
+        /* full: its posted event still sends it */
+
+        server->batch = NULL;
+        batch = NULL;
+    }
+
+    if (batch == NULL) {
+        batch = ngx_http_limit_redis_new_batch(server);
+        if (batch == NULL) {
+            return NGX_BUSY;
+        }
+
+        server->batch = batch;
+    }
+
+    batch->slots[batch->nslots].ctx = ctx;
+    batch->slots[batch->nslots].n = ctx->n;
+
+    ctx->batch = batch;
+    ctx->slot = batch->nslots;
+
+    batch->nslots++;
+    batch->live++;
+    batch->nkeys += ctx->n;
+    batch->size += size;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "limit_redis batch %p: request %ui, %ui keys",
+                   batch, ctx->slot, batch->nkeys);
+
+    return NGX_OK;
+}
+
+
+static ngx_http_limit_redis_batch_t *
+ngx_http_limit_redis_new_batch(ngx_http_limit_redis_server_t *server)
+{
+    ngx_queue_t                   *q;
+    ngx_http_limit_redis_batch_t  *batch;
+
+    if (!ngx_queue_empty(&server->free)) {
+        q = ngx_queue_head(&server->free);
+        ngx_queue_remove(q);
+
+        batch = ngx_queue_data(q, ngx_http_limit_redis_batch_t, queue);
+
+    } else {
+        if (server->nbatches == NGX_HTTP_LIMIT_REDIS_BATCHES) {
+            return NULL;
+        }
+
+        /* once per batch and worker: batches are reused, never freed */
+
+        batch = ngx_pcalloc(ngx_cycle->pool,
+                            sizeof(ngx_http_limit_redis_batch_t)
+                            + NGX_HTTP_LIMIT_REDIS_BATCH_REQUESTS
+                              * sizeof(ngx_http_limit_redis_slot_t));
+        if (batch == NULL) {
+            return NULL;
+        }
+
+        batch->server = server;
+        batch->slots = (ngx_http_limit_redis_slot_t *) (batch + 1);
+
+        batch->flush.handler = ngx_http_limit_redis_flush;
+        batch->flush.data = batch;
+        batch->flush.log = ngx_cycle->log;
+
+        server->nbatches++;
+    }
+
+    batch->cmd = NULL;
+    batch->state = NGX_HTTP_LIMIT_REDIS_BATCH_OPEN;
+    batch->live = 0;
+    batch->nkeys = 0;
+    batch->size = 0;
+    batch->nslots = 0;
+
+    ngx_post_event(&batch->flush, &ngx_posted_events);
+
+    return batch;
+}
+
+
+/* the end of the event loop's pass: the batch goes to Redis */
+
+static void
+ngx_http_limit_redis_flush(ngx_event_t *ev)
+{
+    ngx_int_t                          rc;
+    ngx_str_t                          reason, *keys, *args;
+    ngx_uint_t                         i, j, s, nkeys, nargs;
+    ngx_http_limit_redis_ctx_t        *ctx;
+    ngx_http_limit_redis_batch_t      *batch;
+    ngx_http_limit_redis_server_t     *server;
+    ngx_http_limit_redis_main_conf_t  *lmcf;
+
+    batch = ev->data;
+    server = batch->server;
+    lmcf = server->lmcf;
+
+    if (server->batch == batch) {
+        server->batch = NULL;
+    }
+
+    /*
+     * The requests that are gone take no part: their keys went with their
+     * pools.  The others are put together, in their order.
+     */
+
+    keys = lmcf->keys;
+    args = lmcf->args;
+    nkeys = 0;
+    nargs = 0;
+    s = 0;
+
+    for (i = 0; i < batch->nslots; i++) {
+        ctx = batch->slots[i].ctx;
+
+        if (ctx == NULL) {
+            continue;
+        }
+
+        batch->slots[s] = batch->slots[i];
+        ctx->slot = s;
+
+        args[nargs].data = lmcf->numbers + s * NGX_INT_T_LEN;
+        args[nargs].len = ngx_sprintf(args[nargs].data, "%ui", ctx->n)
+                          - args[nargs].data;
+        nargs++;
+        s++;
+
+        for (j = 0; j < ctx->n; j++) {
+            keys[nkeys++] = ctx->keys[j];
+            args[nargs++] = ctx->limits[j]->zone->interval_arg;
+            args[nargs++] = ctx->limits[j]->quota_arg;
+        }
+    }
+
+    batch->nslots = s;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "limit_redis batch %p: %ui requests, %ui keys",
+                   batch, s, nkeys);
+
+    if (s == 0) {
+        ngx_http_limit_redis_release(batch);
+        return;
+    }
+
+    rc = ngx_http_meshgate_redis_eval(server->script, nkeys, keys, nargs,
+                                      args, ngx_http_limit_redis_reply,
+                                      batch, ev->log, &batch->cmd);
+
+    if (rc == NGX_OK) {
+        batch->state = NGX_HTTP_LIMIT_REDIS_BATCH_SENT;
+        return;
+    }
+
+    batch->cmd = NULL;
 
     switch (rc) {
 
@@ -459,57 +746,56 @@ ngx_http_limit_redis_start(ngx_http_request_t *r,
         ngx_str_set(&reason, "command not sent");
     }
 
-    ngx_http_limit_redis_failed(r, ctx, &reason);
-
-    return ngx_http_limit_redis_decide(r, ctx);
+    ngx_http_limit_redis_batch_done(batch, NULL, &reason);
 }
 
 
 /*
- * The client calls this from its own event handlers, never for a request
- * that is gone: the cleanup cancels the command first.
+ * The client calls this from its own event handlers, never for a batch
+ * whose requests are all gone: the last one's cleanup cancels the command.
  */
 
 static void
 ngx_http_limit_redis_reply(void *data, ngx_int_t rc, redisReply *reply)
 {
-    ngx_http_limit_redis_ctx_t *ctx = data;
+    ngx_http_limit_redis_batch_t *batch = data;
 
-    u_char               buf[128];
-    ngx_str_t            error, reason;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+    u_char      buf[128];
+    ngx_str_t   reason;
+    ngx_uint_t  i, n;
 
-    r = ctx->request;
-    c = r->connection;
+    batch->cmd = NULL;
 
-    ctx->cmd = NULL;
-    ctx->state = NGX_HTTP_LIMIT_REDIS_REPLIED;
-
-    ngx_http_set_log_request(c->log, r);
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                   "limit_redis reply: %i", rc);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "limit_redis batch %p reply: %i", batch, rc);
 
     if (rc == NGX_OK && reply) {
-        if (ngx_http_limit_redis_read_reply(reply, ctx->zones, ctx->n,
-                                            &ctx->decision, &error)
-            == NGX_OK)
-        {
-            ngx_http_limit_redis_recovered(r, ctx);
-            goto resume;
-        }
-
-        /* the reply is freed once this returns: log from a copy */
 
         if (reply->type == REDIS_REPLY_ERROR) {
+
+            /* the reply is freed once this returns: log from a copy */
+
             reason.data = buf;
             reason.len = ngx_snprintf(buf, sizeof(buf), "error reply \"%*s\"",
-                                      ngx_min(error.len, 96), error.data)
+                                      ngx_min(reply->len, 96), reply->str)
                          - buf;
-        } else {
-            reason = error;
+
+            ngx_http_limit_redis_batch_done(batch, NULL, &reason);
+            return;
         }
+
+        n = 0;
+
+        for (i = 0; i < batch->nslots; i++) {
+            n += 1 + batch->slots[i].n;
+        }
+
+        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == n) {
+            ngx_http_limit_redis_batch_done(batch, reply, NULL);
+            return;
+        }
+
+        ngx_str_set(&reason, "unexpected reply");
 
     } else if (rc == NGX_ABORT) {
         ngx_str_set(&reason, "timed out");
@@ -518,7 +804,93 @@ ngx_http_limit_redis_reply(void *data, ngx_int_t rc, redisReply *reply)
         ngx_str_set(&reason, "connection failed");
     }
 
-    ngx_http_limit_redis_failed(r, ctx, &reason);
+    ngx_http_limit_redis_batch_done(batch, NULL, &reason);
+}
+
+
+/*
+ * Resumes every request of the batch that is still there, with its part
+ * of the reply or with the reason the batch failed.  A resumed request may
+ * end, and so may others of the batch (streams of one HTTP/2 connection):
+ * each is taken out of the batch before it goes on, and the batch is
+ * released only once all have been seen.
+ */
+
+static void
+ngx_http_limit_redis_batch_done(ngx_http_limit_redis_batch_t *batch,
+    redisReply *reply, ngx_str_t *reason)
+{
+    ngx_uint_t                   i, e;
+    ngx_http_limit_redis_ctx_t  *ctx;
+
+    batch->state = NGX_HTTP_LIMIT_REDIS_BATCH_REPLYING;
+
+    e = 0;
+
+    for (i = 0; i < batch->nslots; i++) {
+        ctx = batch->slots[i].ctx;
+
+        if (ctx) {
+            batch->slots[i].ctx = NULL;
+            batch->live--;
+            ctx->batch = NULL;
+
+            ngx_http_limit_redis_resume(ctx,
+                                        reply ? &reply->element[e] : NULL,
+                                        reason);
+        }
+
+        e += 1 + batch->slots[i].n;
+    }
+
+    ngx_http_limit_redis_release(batch);
+}
+
+
+/* the request's verdict from its part of the reply, or its failure */
+
+static void
+ngx_http_limit_redis_resume(ngx_http_limit_redis_ctx_t *ctx,
+    redisReply **element, ngx_str_t *reason)
+{
+    u_char               buf[128];
+    ngx_int_t            rc;
+    ngx_str_t            error, text;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    c = r->connection;
+
+    ctx->state = NGX_HTTP_LIMIT_REDIS_REPLIED;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "limit_redis reply, batch slot %ui", ctx->slot);
+
+    if (element) {
+        rc = ngx_http_limit_redis_read_reply(element, ctx->n, ctx->zones,
+                                             &ctx->decision, &error);
+
+        if (rc == NGX_OK) {
+            ngx_http_limit_redis_recovered(r, ctx);
+            goto resume;
+        }
+
+        if (rc == NGX_DECLINED) {
+            text.data = buf;
+            text.len = ngx_snprintf(buf, sizeof(buf), "error reply \"%*s\"",
+                                    ngx_min(error.len, 96), error.data)
+                       - buf;
+            reason = &text;
+
+        } else {
+            reason = &error;
+        }
+    }
+
+    ngx_http_limit_redis_failed(r, ctx, reason);
 
 resume:
 
@@ -538,6 +910,16 @@ resume:
     /* r may be gone now, c is still safe to hand over */
 
     ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_limit_redis_release(ngx_http_limit_redis_batch_t *batch)
+{
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "limit_redis batch %p released", batch);
+
+    ngx_queue_insert_head(&batch->server->free, &batch->queue);
 }
 
 
@@ -950,9 +1332,29 @@ ngx_http_limit_redis_cleanup(void *data)
 {
     ngx_http_limit_redis_ctx_t *ctx = data;
 
-    if (ctx->cmd) {
-        ngx_http_meshgate_redis_cancel(ctx->cmd);
-        ctx->cmd = NULL;
+    ngx_http_limit_redis_batch_t  *batch;
+
+    batch = ctx->batch;
+
+    if (batch == NULL) {
+        return;
+    }
+
+    /* the slot stays, empty: the reply has a part for it all the same */
+
+    ctx->batch = NULL;
+    batch->slots[ctx->slot].ctx = NULL;
+    batch->live--;
+
+    /*
+     * An open batch is sent, or released, by its posted event, and one
+     * that is replying is released once its loop is done.
+     */
+
+    if (batch->live == 0 && batch->state == NGX_HTTP_LIMIT_REDIS_BATCH_SENT) {
+        ngx_http_meshgate_redis_cancel(batch->cmd);
+        batch->cmd = NULL;
+        ngx_http_limit_redis_release(batch);
     }
 }
 
@@ -1030,15 +1432,22 @@ ngx_http_limit_redis_find_zone(ngx_conf_t *cf, ngx_str_t *name)
 static ngx_int_t
 ngx_http_limit_redis_finish(ngx_conf_t *cf, ngx_http_limit_redis_conf_t *conf)
 {
-    u_char                        *p;
-    size_t                         len;
-    int64_t                        quota;
-    ngx_uint_t                     i;
-    ngx_http_limit_redis_zone_t   *zone, *first;
-    ngx_http_limit_redis_limit_t  *limit;
+    u_char                            *p;
+    size_t                             len;
+    int64_t                            quota;
+    ngx_uint_t                         i;
+    ngx_http_limit_redis_zone_t       *zone, *first;
+    ngx_http_limit_redis_limit_t      *limit;
+    ngx_http_limit_redis_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_limit_redis_module);
 
     limit = conf->limits.elts;
     first = limit[0].zone;
+
+    if (conf->limits.nelts > lmcf->max_zones) {
+        lmcf->max_zones = conf->limits.nelts;
+    }
 
     for (i = 0; i < conf->limits.nelts; i++) {
         zone = limit[i].zone;
@@ -1059,6 +1468,18 @@ ngx_http_limit_redis_finish(ngx_conf_t *cf, ngx_http_limit_redis_conf_t *conf)
 
         limit[i].gcra.interval = zone->interval;
 
+        /* the largest backlog the zone accepts, for the script */
+
+        limit[i].quota_arg.data = ngx_pnalloc(cf->pool, NGX_INT64_LEN);
+        if (limit[i].quota_arg.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        limit[i].quota_arg.len = ngx_sprintf(limit[i].quota_arg.data, "%L",
+                                             limit[i].gcra.burst
+                                             * zone->interval)
+                                 - limit[i].quota_arg.data;
+
         /* the whole burst, B + 1 requests, in (B + 1) * T */
 
         quota = limit[i].gcra.burst + 1;
@@ -1078,9 +1499,52 @@ ngx_http_limit_redis_finish(ngx_conf_t *cf, ngx_http_limit_redis_conf_t *conf)
                               - p;
     }
 
-    conf->script = first->script;
+    conf->server = ngx_http_limit_redis_server(cf, first->script);
+    if (conf->server == NULL) {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
+}
+
+
+/* the batches of a script, shared by the locations whose zones use it */
+
+static ngx_http_limit_redis_server_t *
+ngx_http_limit_redis_server(ngx_conf_t *cf,
+    ngx_http_meshgate_redis_script_t *script)
+{
+    ngx_uint_t                         i;
+    ngx_http_limit_redis_server_t     *server, **servers;
+    ngx_http_limit_redis_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_limit_redis_module);
+
+    servers = lmcf->servers.elts;
+
+    for (i = 0; i < lmcf->servers.nelts; i++) {
+        if (servers[i]->script == script) {
+            return servers[i];
+        }
+    }
+
+    server = ngx_pcalloc(cf->pool, sizeof(ngx_http_limit_redis_server_t));
+    if (server == NULL) {
+        return NULL;
+    }
+
+    server->script = script;
+    server->lmcf = lmcf;
+    ngx_queue_init(&server->free);
+
+    servers = ngx_array_push(&lmcf->servers);
+    if (servers == NULL) {
+        return NULL;
+    }
+
+    *servers = server;
+
+    return server;
 }
 
 
@@ -1096,6 +1560,13 @@ ngx_http_limit_redis_create_main_conf(ngx_conf_t *cf)
 
     if (ngx_array_init(&lmcf->zones, cf->pool, 4,
                        sizeof(ngx_http_limit_redis_zone_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (ngx_array_init(&lmcf->servers, cf->pool, 1,
+                       sizeof(ngx_http_limit_redis_server_t *))
         != NGX_OK)
     {
         return NULL;
@@ -1145,7 +1616,7 @@ ngx_http_limit_redis_create_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     conf->limits.elts = NULL;
-     *     conf->script = NULL;
+     *     conf->server = NULL;
      *     conf->delay_log_level = 0;
      *     conf->file = NULL;
      *     conf->line = 0;
@@ -1174,7 +1645,7 @@ ngx_http_limit_redis_merge_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->limits.elts == NULL) {
         conf->limits = prev->limits;
-        conf->script = prev->script;
+        conf->server = prev->server;
         conf->file = prev->file;
         conf->line = prev->line;
     }
@@ -1195,7 +1666,7 @@ ngx_http_limit_redis_merge_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_OK;
     }
 
-    if (conf->script == NULL
+    if (conf->server == NULL
         && ngx_http_limit_redis_finish(cf, conf) != NGX_OK)
     {
         return NGX_CONF_ERROR;
@@ -1505,14 +1976,6 @@ ngx_http_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     limit->gcra.burst = burst;
     limit->gcra.delay = nodelay ? MG_GCRA_NODELAY : delay;
 
-    limit->burst_arg.data = ngx_pnalloc(cf->pool, NGX_INT_T_LEN);
-    if (limit->burst_arg.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    limit->burst_arg.len = ngx_sprintf(limit->burst_arg.data, "%i", burst)
-                           - limit->burst_arg.data;
-
     return NGX_CONF_OK;
 }
 
@@ -1568,6 +2031,7 @@ ngx_http_limit_redis_add_variables(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_limit_redis_init(ngx_conf_t *cf)
 {
+    ngx_uint_t                         n;
     ngx_http_handler_pt               *h;
     ngx_http_core_main_conf_t         *cmcf;
     ngx_http_limit_redis_main_conf_t  *lmcf;
@@ -1578,6 +2042,33 @@ ngx_http_limit_redis_init(ngx_conf_t *cf)
 
     if (lmcf->zones.nelts == 0) {
         return NGX_OK;
+    }
+
+    /*
+     * Room to put the largest batch's command together, each worker its
+     * own copy: at most BATCH_KEYS keys, or the zones of one location that
+     * has more, and for each request its number of keys, then two
+     * arguments per key.
+     */
+
+    n = ngx_max(lmcf->max_zones, NGX_HTTP_LIMIT_REDIS_BATCH_KEYS);
+
+    lmcf->keys = ngx_palloc(cf->pool, n * sizeof(ngx_str_t));
+    if (lmcf->keys == NULL) {
+        return NGX_ERROR;
+    }
+
+    lmcf->args = ngx_palloc(cf->pool,
+                            (2 * n + NGX_HTTP_LIMIT_REDIS_BATCH_REQUESTS)
+                            * sizeof(ngx_str_t));
+    if (lmcf->args == NULL) {
+        return NGX_ERROR;
+    }
+
+    lmcf->numbers = ngx_pnalloc(cf->pool, NGX_HTTP_LIMIT_REDIS_BATCH_REQUESTS
+                                          * NGX_INT_T_LEN);
+    if (lmcf->numbers == NULL) {
+        return NGX_ERROR;
     }
 
     /* see the top of this file */

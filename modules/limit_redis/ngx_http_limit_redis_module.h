@@ -73,7 +73,7 @@ typedef struct {
 typedef struct {
     ngx_http_limit_redis_zone_t        *zone;
     mg_gcra_limit_t                     gcra;       /* interval from zone */
-    ngx_str_t                           burst_arg;
+    ngx_str_t                           quota_arg;  /* B * T, for Redis */
     ngx_str_t                           policy;     /* RateLimit-Policy */
 } ngx_http_limit_redis_limit_t;
 
@@ -86,8 +86,8 @@ ngx_int_t ngx_http_limit_redis_local_charge(
     ngx_http_limit_redis_zone_t *zone, ngx_str_t *key, int64_t now,
     int64_t interval);
 
-ngx_int_t ngx_http_limit_redis_read_reply(redisReply *reply,
-    mg_gcra_zone_t *zones, ngx_uint_t n, mg_gcra_decision_t *decision,
+ngx_int_t ngx_http_limit_redis_read_reply(redisReply **element,
+    ngx_uint_t n, mg_gcra_zone_t *zones, mg_gcra_decision_t *decision,
     ngx_str_t *error);
 
 
