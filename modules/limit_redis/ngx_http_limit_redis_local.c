@@ -24,6 +24,12 @@ typedef struct {
 } ngx_http_limit_redis_node_t;
 
 
+static void ngx_http_limit_redis_local_backlog(
+    ngx_http_limit_redis_zone_t *zone, ngx_str_t *key, int64_t now,
+    int64_t *backlog);
+static ngx_int_t ngx_http_limit_redis_local_charge(
+    ngx_http_limit_redis_zone_t *zone, ngx_str_t *key, int64_t now,
+    int64_t interval);
 static ngx_http_limit_redis_node_t *ngx_http_limit_redis_local_lookup(
     ngx_http_limit_redis_zone_t *zone, ngx_str_t *key, uint32_t hash);
 static void ngx_http_limit_redis_local_expire(
@@ -34,7 +40,79 @@ static ngx_int_t ngx_http_limit_redis_local_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
 
 
-void
+/*
+ * The verdict on a request that Redis could not check, by the zones'
+ * local state, charged as Redis would have been.  NGX_DECLINED: a zone of
+ * the request has no local state (its location does not fail "local").
+ */
+
+ngx_int_t
+ngx_http_limit_redis_local_decide(ngx_http_limit_redis_ctx_t *ctx)
+{
+    int64_t                       now;
+    ngx_str_t                     key;
+    ngx_uint_t                    i;
+    ngx_http_limit_redis_zone_t  *zone;
+
+    now = (int64_t) ngx_current_msec * 1000;
+
+    for (i = 0; i < ctx->n; i++) {
+        zone = ctx->limits[i]->zone;
+
+        if (zone->sh == NULL) {
+            return NGX_DECLINED;
+        }
+
+        key.data = ctx->keys[i].data + zone->prefix;
+        key.len = ctx->keys[i].len - zone->prefix;
+
+        ngx_http_limit_redis_local_backlog(zone, &key, now,
+                                           &ctx->zones[i].backlog);
+    }
+
+    if (mg_gcra_decide(ctx->zones, ctx->n, &ctx->decision) != 0) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->decision.outcome == MG_GCRA_REJECTED) {
+        return NGX_OK;
+    }
+
+    for (i = 0; i < ctx->n; i++) {
+        zone = ctx->limits[i]->zone;
+
+        key.data = ctx->keys[i].data + zone->prefix;
+        key.len = ctx->keys[i].len - zone->prefix;
+
+        if (ngx_http_limit_redis_local_charge(zone, &key, now,
+                                              ctx->limits[i]->gcra.interval)
+            == NGX_OK)
+        {
+            continue;
+        }
+
+        /*
+         * The key goes on, unlimited by this zone: logged once per zone
+         * and worker, since such keys tend to come again and again.
+         */
+
+        if (zone->unfit) {
+            continue;
+        }
+
+        zone->unfit = 1;
+
+        ngx_log_error(ctx->conf->log_level, ctx->request->connection->log, 0,
+                      "limit_redis: zone \"%V\": a key of %uz bytes does "
+                      "not fit into the local zone, not limited locally",
+                      &zone->name, key.len);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
 ngx_http_limit_redis_local_backlog(ngx_http_limit_redis_zone_t *zone,
     ngx_str_t *key, int64_t now, int64_t *backlog)
 {
@@ -53,7 +131,7 @@ ngx_http_limit_redis_local_backlog(ngx_http_limit_redis_zone_t *zone,
 }
 
 
-ngx_int_t
+static ngx_int_t
 ngx_http_limit_redis_local_charge(ngx_http_limit_redis_zone_t *zone,
     ngx_str_t *key, int64_t now, int64_t interval)
 {

@@ -2,6 +2,13 @@
 /*
  * meshgate: distributed GCRA rate limiting in Redis, the parts of the
  * module its files share.
+ *
+ *   ngx_http_limit_redis_module.c   directives, configuration, init
+ *   ngx_http_limit_redis_handler.c  phase handlers, verdicts, delays,
+ *                                   headers, $limit_redis_status
+ *   ngx_http_limit_redis_batch.c    batches of checks and their Redis I/O
+ *   ngx_http_limit_redis_script.c   the Lua script and its reply
+ *   ngx_http_limit_redis_local.c    limit_redis_fail local
  */
 
 
@@ -13,18 +20,46 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_meshgate.h"
 #include "ngx_http_meshgate_redis.h"
 #include "mg_gcra.h"
 
 
 /* every Redis key starts with this and the zone's name, then ':' */
-#define NGX_HTTP_LIMIT_REDIS_PREFIX      "mg:lr:"
+#define NGX_HTTP_LIMIT_REDIS_PREFIX            "mg:lr:"
 
 /* what limit_req accepts, and what a local fallback node can hold */
-#define NGX_HTTP_LIMIT_REDIS_MAX_KEY     65535
+#define NGX_HTTP_LIMIT_REDIS_MAX_KEY           65535
 
 /* the local fallback's shared memory zone, unless zone=name:size says */
-#define NGX_HTTP_LIMIT_REDIS_LOCAL_SIZE  (1024 * 1024)
+#define NGX_HTTP_LIMIT_REDIS_LOCAL_SIZE        (1024 * 1024)
+
+/* verdicts, as $limit_redis_status tells them */
+#define NGX_HTTP_LIMIT_REDIS_PASSED            1
+#define NGX_HTTP_LIMIT_REDIS_DELAYED           2
+#define NGX_HTTP_LIMIT_REDIS_REJECTED          3
+#define NGX_HTTP_LIMIT_REDIS_DELAYED_DRY_RUN   4
+#define NGX_HTTP_LIMIT_REDIS_REJECTED_DRY_RUN  5
+#define NGX_HTTP_LIMIT_REDIS_ERROR             6
+
+/* the same outcomes of the local fallback: LOCAL_PASSED ... */
+#define NGX_HTTP_LIMIT_REDIS_LOCAL             6
+
+/* limit_redis_fail */
+#define NGX_HTTP_LIMIT_REDIS_FAIL_OPEN         0
+#define NGX_HTTP_LIMIT_REDIS_FAIL_CLOSED       1
+#define NGX_HTTP_LIMIT_REDIS_FAIL_LOCAL        2
+
+/* where a request is: waiting for Redis, answered, decided */
+#define NGX_HTTP_LIMIT_REDIS_WAITING           1
+#define NGX_HTTP_LIMIT_REDIS_REPLIED           2
+#define NGX_HTTP_LIMIT_REDIS_DONE              3
+
+
+typedef struct ngx_http_limit_redis_ctx_s      ngx_http_limit_redis_ctx_t;
+typedef struct ngx_http_limit_redis_batch_s    ngx_http_limit_redis_batch_t;
+typedef struct ngx_http_limit_redis_server_s   ngx_http_limit_redis_server_t;
+typedef struct ngx_http_limit_redis_command_s  ngx_http_limit_redis_command_t;
 
 
 typedef struct {
@@ -75,20 +110,105 @@ typedef struct {
     mg_gcra_limit_t                     gcra;       /* interval from zone */
     ngx_str_t                           quota_arg;  /* B * T, for Redis */
     ngx_str_t                           policy;     /* RateLimit-Policy */
+
+    /* per worker: its index in the command last put together, and which */
+    ngx_uint_t                          index;
+    ngx_uint_t                          serial;
 } ngx_http_limit_redis_limit_t;
 
 
-ngx_int_t ngx_http_limit_redis_local_add(ngx_conf_t *cf,
-    ngx_http_limit_redis_zone_t *zone);
-void ngx_http_limit_redis_local_backlog(ngx_http_limit_redis_zone_t *zone,
-    ngx_str_t *key, int64_t now, int64_t *backlog);
-ngx_int_t ngx_http_limit_redis_local_charge(
-    ngx_http_limit_redis_zone_t *zone, ngx_str_t *key, int64_t now,
-    int64_t interval);
+typedef struct {
+    ngx_array_t                         zones;  /* limit_redis_zone_t * */
+    ngx_array_t                         servers;
+                                            /* limit_redis_server_t * */
 
+    /* the most zones a location has */
+    ngx_uint_t                          max_zones;
+
+    /* where a batch's command is put together, just before it is sent */
+    ngx_http_limit_redis_command_t     *command;
+
+    /* per worker: the contexts of finished requests, for the next ones */
+    ngx_http_limit_redis_ctx_t         *free;
+    ngx_uint_t                          nfree;
+    size_t                              ctx_size;
+} ngx_http_limit_redis_main_conf_t;
+
+
+/* a script (one per redis_server), and what each worker batches for it */
+
+struct ngx_http_limit_redis_server_s {
+    ngx_http_meshgate_redis_script_t   *script;
+    ngx_http_limit_redis_main_conf_t   *lmcf;
+
+    /* per worker */
+    ngx_http_limit_redis_batch_t       *batch;  /* the one taking requests */
+    ngx_queue_t                         free;
+    ngx_uint_t                          nbatches;
+};
+
+
+typedef struct {
+    ngx_array_t                         limits; /* limit_redis_limit_t */
+    ngx_http_limit_redis_server_t      *server;
+    ngx_uint_t                          status_code;
+    ngx_uint_t                          fail;
+    ngx_flag_t                          headers;
+    ngx_flag_t                          dry_run;
+    ngx_uint_t                          log_level;
+    ngx_uint_t                          delay_log_level;
+
+    /* where this level's first "limit_redis" is, for messages */
+    u_char                             *file;
+    ngx_uint_t                          line;
+} ngx_http_limit_redis_conf_t;
+
+
+struct ngx_http_limit_redis_ctx_s {
+    ngx_http_request_t                 *request;
+    ngx_http_limit_redis_conf_t        *conf;
+    ngx_http_limit_redis_ctx_t         *next;   /* in the free list */
+
+    /* while the request waits for Redis: its batch, and its slot there */
+    ngx_http_limit_redis_batch_t       *batch;
+    ngx_uint_t                          slot;
+
+    /* the zones whose key is not empty, in the order of "limit_redis" */
+    ngx_uint_t                          n;
+    ngx_http_limit_redis_limit_t      **limits;
+    ngx_str_t                          *keys;
+    mg_gcra_zone_t                     *zones;
+    mg_gcra_decision_t                  decision;
+
+    ngx_uint_t                          status;  /* 0: not limited */
+    unsigned                            state:2;
+    unsigned                            failed:1;
+};
+
+
+/* ngx_http_limit_redis_handler.c */
+ngx_int_t ngx_http_limit_redis_preaccess_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_limit_redis_access_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_limit_redis_add_variables(ngx_conf_t *cf);
+void ngx_http_limit_redis_init_ctxs(ngx_http_limit_redis_main_conf_t *lmcf);
+
+/* ngx_http_limit_redis_batch.c */
+ngx_int_t ngx_http_limit_redis_add(ngx_http_limit_redis_ctx_t *ctx);
+void ngx_http_limit_redis_failed(ngx_http_request_t *r,
+    ngx_http_limit_redis_ctx_t *ctx, ngx_str_t *reason);
+void ngx_http_limit_redis_leave(ngx_http_limit_redis_ctx_t *ctx);
+ngx_int_t ngx_http_limit_redis_init_batches(ngx_conf_t *cf,
+    ngx_http_limit_redis_main_conf_t *lmcf);
+
+/* ngx_http_limit_redis_script.c */
 ngx_int_t ngx_http_limit_redis_read_reply(redisReply **element,
     ngx_uint_t n, mg_gcra_zone_t *zones, mg_gcra_decision_t *decision,
     ngx_str_t *error);
+
+/* ngx_http_limit_redis_local.c */
+ngx_int_t ngx_http_limit_redis_local_add(ngx_conf_t *cf,
+    ngx_http_limit_redis_zone_t *zone);
+ngx_int_t ngx_http_limit_redis_local_decide(ngx_http_limit_redis_ctx_t *ctx);
 
 
 extern ngx_str_t     ngx_http_limit_redis_script;

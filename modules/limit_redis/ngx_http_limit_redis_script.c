@@ -10,25 +10,34 @@
 
 /*
  * One call checks a batch: the requests that reached the limiter of one
- * worker during one pass of its event loop, in their order.  Request i
- * has n_i zones: its keys come next in KEYS, and ARGV holds n_i, then
- * each zone's emission interval T and its B * T (the largest backlog the
- * zone accepts), in microseconds, computed by nginx.  For each request the
- * script reads every zone first and charges them only when every zone
- * fits, so that a rejected request charges no zone; the clock is Redis's,
- * so that nginx hosts whose clocks differ agree.  The answer is, request
- * after request, {charged, backlog_1, ..., backlog_n}: whether it charged
- * the zones, and each key's backlog max(tat, now) - now before the
- * request, in microseconds; nginx derives everything else from those with
- * mg_gcra_decide(), and checks that it reaches the same verdict.
+ * worker during one pass of its event loop, in their order.  KEYS holds
+ * each key of the batch once, whatever the number of its requests.  ARGV
+ * starts with the limits of the batch, each once: their number m, then
+ * each limit's emission interval T and B * T (the largest backlog it
+ * accepts), in microseconds, computed by nginx.  Then come the requests:
+ * a request with n zones is n, then n pairs of indices, each a zone's
+ * limit (1..m) and its key (in KEYS); a request with the same zones and
+ * keys as the request before it is just "0".  So a batch of one client's
+ * requests costs Redis little more than one request: the per-request
+ * arguments, and their conversion to numbers, are what remains per
+ * request otherwise.
+ *
+ * For each request the script reads every zone first and charges them
+ * only when every zone fits, so that a rejected request charges no zone;
+ * the clock is Redis's, so that nginx hosts whose clocks differ agree.
+ * The answer is, request after request, {charged, backlog_1, ...,
+ * backlog_n}: whether it charged the zones, and each key's backlog
+ * max(tat, now) - now before the request, in microseconds; nginx derives
+ * everything else from those with mg_gcra_decide(), and checks that it
+ * reaches the same verdict.
  *
  * The batch is evaluated as if its requests came one by one at the same
  * instant, so what Redis spends per call (TIME, GET, SET, formatting) is
- * spent once per batch and key, not per request: tats holds the keys the
- * batch has read, with their tats as the batch moves them, and only the
- * final tat of a charged key is written, once.  A GET that fails (a key of
- * another type) fails only the requests with that key: their charged flag
- * is the error, and they charge nothing.
+ * spent once per batch and key, not per request: each key is read once,
+ * its tat moves with the batch, and only the final tat of a charged key is
+ * written, once.  A GET that fails (a key of another type) fails only the
+ * requests with that key: their charged flag is the error, and they charge
+ * nothing.
  *
  * Lua numbers are doubles: Unix time in microseconds and every bound of
  * mg_gcra.h stay far below 2^53, so the arithmetic is exact; tats are
@@ -38,43 +47,49 @@
  *
  * The source is terse on purpose: after a NOSCRIPT reply the client sends
  * it along with every command still in flight, and all of those must fit
- * into its buffer.  w is now; g maps a key to its tat as the batch moves
- * it, e to the error its GET got, s to the tat to write; r is the answer,
- * request i's part of it starting at p, its keys after k, its arguments at
- * a (strings, which Lua's arithmetic takes as numbers).
+ * into its buffer.  A is ARGV; w is now; T and Q are the limits' T and
+ * B * T; g maps a key's index to its tat as the batch moves it, e to the
+ * error its GET got (false: none), s to whether to write it; L and K are
+ * the limit and key indices of the request's zones, n their number, kept
+ * for the requests that repeat them; a is where the request is in ARGV;
+ * r is the answer, the request's part of it starting at p.
  */
 
 ngx_str_t  ngx_http_limit_redis_script = ngx_string(
-    "local g,e,s,r,k,a,p={},{},{},{},0,1,1\n"
+    "local A,g,e,s,T,Q,L,K,r,p,n=ARGV,{},{},{},{},{},{},{},{},1\n"
     "local t=redis.call('TIME')\n"
-    "local w=t[1]*1e6+t[2]\n"
-    "while a<=#ARGV do\n"
-    "local n,c=ARGV[a]+0,1\n"
-    "for j=1,n do\n"
-    "local y=KEYS[k+j]\n"
-    "local v=g[y]\n"
-    "if not v then\n"
-    "v=redis.pcall('GET',y)\n"
-    "if type(v)=='table' then e[y]=v end\n"
-    "v=tonumber(v) or 0\n"
-    "g[y]=v\n"
+    "local w,a=t[1]*1e6+t[2],2*A[1]+2\n"
+    "for l=1,A[1] do T[l],Q[l]=A[2*l]+0,A[2*l+1]+0 end\n"
+    "for k=1,#KEYS do\n"
+    "local v=redis.pcall('GET',KEYS[k])\n"
+    "e[k]=type(v)=='table' and v\n"
+    "g[k]=tonumber(v) or 0\n"
     "end\n"
+    "while a<=#A do\n"
+    "if A[a]~='0' then\n"
+    "n=A[a]+0\n"
+    "for j=1,n do L[j],K[j]=A[a+2*j-1]+0,A[a+2*j]+0 end\n"
+    "a=a+2*n\n"
+    "end\n"
+    "local c=1\n"
+    "for j=1,n do\n"
+    "local v=g[K[j]]\n"
     "local b=v>w and v-w or 0\n"
     "r[p+j]=b\n"
-    "c=e[y] or c==1 and b>ARGV[a+2*j]+0 and 0 or c\n"
+    "c=e[K[j]] or c==1 and b>Q[L[j]] and 0 or c\n"
     "end\n"
     "r[p]=c\n"
     "if c==1 then\n"
     "for j=1,n do\n"
-    "local y,v=KEYS[k+j],w+r[p+j]+ARGV[a+2*j-1]\n"
-    "g[y]=v\n"
-    "s[y]=v\n"
+    "g[K[j]]=w+r[p+j]+T[L[j]]\n"
+    "s[K[j]]=1\n"
     "end\n"
     "end\n"
-    "k,a,p=k+n,a+1+2*n,p+1+n\n"
+    "a,p=a+1,p+1+n\n"
     "end\n"
-    "for y,v in pairs(s) do\n"
-    "redis.call('SET',y,('%.0f'):format(v),'PX',math.ceil((v-w)/1e3)+1e3)\n"
+    "for k in pairs(s) do\n"
+    "redis.call('SET',KEYS[k],('%.0f'):format(g[k]),'PX',"
+    "math.ceil((g[k]-w)/1e3)+1e3)\n"
     "end\n"
     "return r\n"
 );

@@ -32,6 +32,11 @@
  * - a posted event that writes the ring: the commands of all the requests
  *   that run in one iteration of the event loop go out in one send();
  *
+ * - an arena where hiredis's reader builds the reply being read, instead
+ *   of allocating each of its elements: a reply lives until its handler
+ *   returns, and the reader builds one reply at a time, so the arena is
+ *   emptied once a reply is done (ngx_http_meshgate_redis_reply_alloc());
+ *
  * - one timer for the deadlines ("timeout=").  Commands join the queue in
  *   the order of their deadlines, so the oldest pending command always
  *   expires first and one timer is enough; it is moved lazily, when it
@@ -121,6 +126,11 @@ struct ngx_http_meshgate_redis_conn_s {
     ngx_peer_connection_t                 peer;
     redisReader                          *reader;
 
+    /* the reply being read, and what of it did not fit into the arena */
+    u_char                               *arena;
+    size_t                                used;
+    void                                 *overflow;
+
     /* a copy of the cycle's log, to add context and to mute repeats */
     ngx_log_t                             log;
     ngx_uint_t                            log_level;
@@ -206,6 +216,29 @@ static void ngx_http_meshgate_redis_commit(
     ngx_http_meshgate_redis_conn_t *conn, u_char *p, size_t len);
 static void ngx_http_meshgate_redis_copy(ngx_http_meshgate_redis_conn_t *conn,
     u_char *dst, size_t from, size_t len);
+static void *ngx_http_meshgate_redis_create_string(const redisReadTask *task,
+    char *str, size_t len);
+#if (HIREDIS_MAJOR >= 1)
+static void *ngx_http_meshgate_redis_create_array(const redisReadTask *task,
+    size_t elements);
+static void *ngx_http_meshgate_redis_create_double(const redisReadTask *task,
+    double value, char *str, size_t len);
+static void *ngx_http_meshgate_redis_create_bool(const redisReadTask *task,
+    int value);
+#else
+static void *ngx_http_meshgate_redis_create_array(const redisReadTask *task,
+    int elements);
+#endif
+static void *ngx_http_meshgate_redis_create_integer(const redisReadTask *task,
+    long long value);
+static void *ngx_http_meshgate_redis_create_nil(const redisReadTask *task);
+static void ngx_http_meshgate_redis_free_object(void *obj);
+static redisReply *ngx_http_meshgate_redis_reply_object(
+    const redisReadTask *task, int type);
+static void *ngx_http_meshgate_redis_reply_alloc(
+    ngx_http_meshgate_redis_conn_t *conn, size_t size);
+static void ngx_http_meshgate_redis_free_reply(
+    ngx_http_meshgate_redis_conn_t *conn);
 static u_char *ngx_http_meshgate_redis_log_error(ngx_log_t *log, u_char *buf,
     size_t len);
 
@@ -226,6 +259,21 @@ static u_char *ngx_http_meshgate_redis_log_error(ngx_log_t *log, u_char *buf,
 
 
 static ngx_str_t  ngx_http_meshgate_redis_evalsha = ngx_string("EVALSHA");
+
+
+static redisReplyObjectFunctions  ngx_http_meshgate_redis_reply_functions = {
+    ngx_http_meshgate_redis_create_string,
+    ngx_http_meshgate_redis_create_array,
+    ngx_http_meshgate_redis_create_integer,
+#if (HIREDIS_MAJOR >= 1)
+    ngx_http_meshgate_redis_create_double,
+#endif
+    ngx_http_meshgate_redis_create_nil,
+#if (HIREDIS_MAJOR >= 1)
+    ngx_http_meshgate_redis_create_bool,
+#endif
+    ngx_http_meshgate_redis_free_object
+};
 
 
 ngx_int_t
@@ -535,6 +583,11 @@ ngx_http_meshgate_redis_init_connection(ngx_cycle_t *cycle,
 
     conn->size = size;
 
+    conn->arena = ngx_palloc(cycle->pool, NGX_HTTP_MESHGATE_REDIS_ARENA);
+    if (conn->arena == NULL) {
+        return NGX_ERROR;
+    }
+
     conn->log = *cycle->log;
     conn->log.handler = ngx_http_meshgate_redis_log_error;
     conn->log.data = conn;
@@ -601,11 +654,14 @@ ngx_http_meshgate_redis_connect(ngx_http_meshgate_redis_conn_t *conn)
     conn->log.connection = c->number;
     conn->state = NGX_HTTP_MESHGATE_REDIS_CONNECTING;
 
-    conn->reader = redisReaderCreate();
+    conn->reader = redisReaderCreateWithFunctions(
+                                     &ngx_http_meshgate_redis_reply_functions);
     if (conn->reader == NULL) {
         ngx_http_meshgate_redis_fail(conn, "out of memory");
         return;
     }
+
+    conn->reader->privdata = conn;
 
     if (ngx_http_meshgate_redis_handshake(conn) != NGX_OK) {
         ngx_http_meshgate_redis_fail(conn, "no room for the handshake");
@@ -1151,7 +1207,7 @@ ngx_http_meshgate_redis_process(ngx_http_meshgate_redis_conn_t *conn)
         }
 
         if (ngx_queue_empty(&conn->pending)) {
-            freeReplyObject(reply);
+            ngx_http_meshgate_redis_free_reply(conn);
             ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
                           "redis sent a reply to no command");
             return NGX_ERROR;
@@ -1213,7 +1269,7 @@ ngx_http_meshgate_redis_complete(ngx_http_meshgate_redis_conn_t *conn,
         {
             /* the caller hears of the EVAL's reply instead */
 
-            freeReplyObject(reply);
+            ngx_http_meshgate_redis_free_reply(conn);
             ngx_http_meshgate_redis_release(conn);
             return NGX_OK;
         }
@@ -1236,7 +1292,7 @@ ngx_http_meshgate_redis_complete(ngx_http_meshgate_redis_conn_t *conn,
         handler(data, NGX_OK, reply);
     }
 
-    freeReplyObject(reply);
+    ngx_http_meshgate_redis_free_reply(conn);
 
     ngx_queue_insert_tail(&conn->free, &cmd->queue);
 
@@ -1335,7 +1391,13 @@ ngx_http_meshgate_redis_resend(ngx_http_meshgate_redis_conn_t *conn,
     size = mg_resp_array_size(cmd->argc) + mg_resp_bulk_size(4)
            + mg_resp_bulk_size(script->source.len) + tail;
 
-    if (size > ngx_http_meshgate_redis_room(conn)) {
+    /*
+     * The EVAL replaces the EVALSHA, whose bytes it may take over in a
+     * full ring: then it is put together aside, from the EVALSHA's bytes,
+     * before it overwrites them.
+     */
+
+    if (size > conn->size - (conn->head - cmd->end)) {
         return NGX_DECLINED;
     }
 
@@ -1343,7 +1405,12 @@ ngx_http_meshgate_redis_resend(ngx_http_meshgate_redis_conn_t *conn,
                   "redis does not know script %*s, sending it with EVAL",
                   (size_t) NGX_HTTP_MESHGATE_REDIS_SHA1_LEN, script->sha1);
 
-    start = ngx_http_meshgate_redis_reserve(conn, size);
+    if (size > ngx_http_meshgate_redis_room(conn)) {
+        start = conn->rmcf->scratch;
+
+    } else {
+        start = ngx_http_meshgate_redis_reserve(conn, size);
+    }
 
     p = mg_resp_array(start, cmd->argc);
     p = mg_resp_bulk(p, (const unsigned char *) "EVAL", 4);
@@ -1491,6 +1558,10 @@ ngx_http_meshgate_redis_close(ngx_http_meshgate_redis_conn_t *conn)
         redisReaderFree(conn->reader);
         conn->reader = NULL;
     }
+
+    /* a reply read in part */
+
+    ngx_http_meshgate_redis_free_reply(conn);
 
     conn->state = NGX_HTTP_MESHGATE_REDIS_CLOSED;
 }
@@ -1713,7 +1784,7 @@ ngx_http_meshgate_redis_commit(ngx_http_meshgate_redis_conn_t *conn,
 
     if (p == conn->rmcf->scratch) {
         off = conn->head % conn->size;
-        n = conn->size - off;
+        n = ngx_min(len, conn->size - off);
 
         ngx_memcpy(conn->buffer + off, p, n);
         ngx_memcpy(conn->buffer, p + n, len - n);
@@ -1734,6 +1805,212 @@ ngx_http_meshgate_redis_copy(ngx_http_meshgate_redis_conn_t *conn,
 
     ngx_memcpy(dst, conn->buffer + off, n);
     ngx_memcpy(dst + n, conn->buffer, len - n);
+}
+
+
+static void *
+ngx_http_meshgate_redis_create_string(const redisReadTask *task, char *str,
+    size_t len)
+{
+    u_char      *p;
+    redisReply  *r;
+
+    r = ngx_http_meshgate_redis_reply_object(task, task->type);
+    if (r == NULL) {
+        return NULL;
+    }
+
+    p = ngx_http_meshgate_redis_reply_alloc(task->privdata, len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, str, len);
+    p[len] = '\0';
+
+    r->str = (char *) p;
+    r->len = len;
+
+    return r;
+}
+
+
+#if (HIREDIS_MAJOR >= 1)
+
+static void *
+ngx_http_meshgate_redis_create_array(const redisReadTask *task,
+    size_t elements)
+
+#else
+
+static void *
+ngx_http_meshgate_redis_create_array(const redisReadTask *task, int elements)
+
+#endif
+{
+    redisReply  *r;
+
+    r = ngx_http_meshgate_redis_reply_object(task, REDIS_REPLY_ARRAY);
+    if (r == NULL) {
+        return NULL;
+    }
+
+    if (elements > 0) {
+        r->element = ngx_http_meshgate_redis_reply_alloc(task->privdata,
+                                               elements * sizeof(redisReply *));
+        if (r->element == NULL) {
+            return NULL;
+        }
+
+        ngx_memzero(r->element, elements * sizeof(redisReply *));
+    }
+
+    r->elements = elements;
+
+    return r;
+}
+
+
+static void *
+ngx_http_meshgate_redis_create_integer(const redisReadTask *task,
+    long long value)
+{
+    redisReply  *r;
+
+    r = ngx_http_meshgate_redis_reply_object(task, REDIS_REPLY_INTEGER);
+    if (r == NULL) {
+        return NULL;
+    }
+
+    r->integer = value;
+
+    return r;
+}
+
+
+#if (HIREDIS_MAJOR >= 1)
+
+/* RESP3 only; the client speaks RESP2, but the reader knows them */
+
+static void *
+ngx_http_meshgate_redis_create_double(const redisReadTask *task,
+    double value, char *str, size_t len)
+{
+    redisReply  *r;
+
+    r = ngx_http_meshgate_redis_create_string(task, str, len);
+    if (r == NULL) {
+        return NULL;
+    }
+
+    r->dval = value;
+
+    return r;
+}
+
+
+static void *
+ngx_http_meshgate_redis_create_bool(const redisReadTask *task, int value)
+{
+    redisReply  *r;
+
+    r = ngx_http_meshgate_redis_reply_object(task, REDIS_REPLY_BOOL);
+    if (r == NULL) {
+        return NULL;
+    }
+
+    r->integer = (value != 0);
+
+    return r;
+}
+
+#endif
+
+
+static void *
+ngx_http_meshgate_redis_create_nil(const redisReadTask *task)
+{
+    return ngx_http_meshgate_redis_reply_object(task, REDIS_REPLY_NIL);
+}
+
+
+/* the objects go with the arena, by ngx_http_meshgate_redis_free_reply() */
+
+static void
+ngx_http_meshgate_redis_free_object(void *obj)
+{
+}
+
+
+static redisReply *
+ngx_http_meshgate_redis_reply_object(const redisReadTask *task, int type)
+{
+    redisReply  *r, *parent;
+
+    r = ngx_http_meshgate_redis_reply_alloc(task->privdata,
+                                            sizeof(redisReply));
+    if (r == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(r, sizeof(redisReply));
+
+    r->type = type;
+
+    if (task->parent) {
+        parent = task->parent->obj;
+        parent->element[task->idx] = r;
+    }
+
+    return r;
+}
+
+
+/*
+ * No memory is allocated per reply: the arena holds the usual ones whole.
+ * A larger reply takes the rest from the heap, one block per object, all
+ * freed with the reply.
+ */
+
+static void *
+ngx_http_meshgate_redis_reply_alloc(ngx_http_meshgate_redis_conn_t *conn,
+    size_t size)
+{
+    void    **block;
+    u_char   *p;
+
+    size = ngx_align(size, sizeof(void *));
+
+    if (NGX_HTTP_MESHGATE_REDIS_ARENA - conn->used >= size) {
+        p = conn->arena + conn->used;
+        conn->used += size;
+        return p;
+    }
+
+    block = ngx_alloc(sizeof(void *) + size, &conn->log);
+    if (block == NULL) {
+        return NULL;
+    }
+
+    *block = conn->overflow;
+    conn->overflow = block;
+
+    return block + 1;
+}
+
+
+static void
+ngx_http_meshgate_redis_free_reply(ngx_http_meshgate_redis_conn_t *conn)
+{
+    void  **block, **next;
+
+    for (block = conn->overflow; block; block = next) {
+        next = *block;
+        ngx_free(block);
+    }
+
+    conn->overflow = NULL;
+    conn->used = 0;
 }
 
 

@@ -35,6 +35,13 @@
 /* per worker, shared by all connections: one recv() at a time */
 #define NGX_HTTP_MESHGATE_REDIS_RECV_BUFFER (16 * 1024)
 
+/*
+ * Per connection: where the reply being read is built, the largest usual
+ * one (limit_redis's largest batch) included; a larger reply takes the
+ * rest from the heap.
+ */
+#define NGX_HTTP_MESHGATE_REDIS_ARENA       (48 * 1024)
+
 #define NGX_HTTP_MESHGATE_REDIS_MAX_CONNECTIONS  64
 
 
