@@ -17,10 +17,10 @@
  * accepts), in microseconds, computed by nginx.  Then come the requests:
  * a request with n zones is n, then n pairs of indices, each a zone's
  * limit (1..m) and its key (in KEYS); a request with the same zones and
- * keys as the request before it is just "0".  So a batch of one client's
- * requests costs Redis little more than one request: the per-request
- * arguments, and their conversion to numbers, are what remains per
- * request otherwise.
+ * keys as the request before it is just "0".  What Redis spends per
+ * request is mostly per argument (parsing it, making it a Lua string,
+ * converting it to a number): a client's requests in a row cost one
+ * argument each, with their indices converted once.
  *
  * For each request the script reads every zone first and charges them
  * only when every zone fits, so that a rejected request charges no zone;
@@ -46,8 +46,8 @@
  * stored one mean the same, so nothing is lost.
  *
  * The source is terse on purpose: after a NOSCRIPT reply the client sends
- * it along with every command still in flight, and all of those must fit
- * into its buffer.  A is ARGV; w is now; T and Q are the limits' T and
+ * it again with each command in flight, which must fit into its buffer
+ * (t/redis/ring.t).  A is ARGV; w is now; T and Q are the limits' T and
  * B * T; g maps a key's index to its tat as the batch moves it, e to the
  * error its GET got (false: none), s to whether to write it; L and K are
  * the limit and key indices of the request's zones, n their number, kept
