@@ -56,6 +56,8 @@ is_deeply([sort keys %token], [qw(MG_ADMIN_ES256 MG_USER_ES256 MG_USER_HS256)],
           'start prints the three tokens');
 like($out, qr/curl .*Authorization: Bearer \$MG_USER_HS256/,
      'start prints curl commands');
+like($out, qr/^\s*for i in .*curl .*\$MG_USER_ES256.*; done/m,
+     'start prints a loop that runs into the rate limit');
 ok(-s "$dir/tokens.env", 'tokens are also in tokens.env');
 ok(!grep(/"d"/, $t->read_file("$dir/meshgate/keys/jwks.json")),
    'the JWKS nginx reads has no private EC key');
@@ -76,6 +78,14 @@ is(call('/api/users/me')->{status}, 401, 'protected without a token: 401');
 my $r = call('/api/users/me', $token{MG_USER_HS256});
 is($r->{status}, 200, 'protected with the HS256 token: 200');
 is($r->{json}{user}, 'alice', 'the service sees the user');
+like($r->{headers}{'ratelimit-policy'} // '', qr/^"per_user";q=\d+;w=\d+$/,
+     'a protected response carries RateLimit-Policy');
+like($r->{headers}{'ratelimit'} // '', qr/^"per_user";r=\d+;t=\d+$/,
+     '... and RateLimit');
+# PASSED, not LOCAL_PASSED: the limit is kept in the demo's Redis
+ok($t->wait_for_log(qr/"sub":"alice".*"limit":"PASSED"/, 5,
+                    "$dir/logs/gateway.access.log"),
+   'the demo gateway limits in its Redis (access log)');
 $r = call('/api/orders/', $token{MG_USER_ES256});
 is($r->{status}, 200, 'protected with the ES256 token: 200');
 is(call('/api/admin/stats', $token{MG_USER_ES256})->{status}, 403,

@@ -1,6 +1,7 @@
 #!/usr/bin/perl
 # The example gateway (conf.d/gateway.conf + conf.d/backends.conf), run as
-# shipped except for its port numbers, with keys made for the test.
+# shipped except for its port numbers, with keys made for the test and a
+# real redis-server for its rate limits.
 
 use strict;
 use warnings;
@@ -15,7 +16,7 @@ use Meshgate::Test;
 
 my $t = Meshgate::Test->new(workers => 1);
 $t->need_module_or_skip;
-$t->need('Crypt::JWT', 'Crypt::PK::ECC');
+$t->need('redis-server', 'Crypt::JWT', 'Crypt::PK::ECC');
 
 require Meshgate::JWT;
 Meshgate::JWT->import;
@@ -25,7 +26,7 @@ my $top = "$FindBin::Bin/../..";
 # The example's fixed ports become free ones.  Every port must be found:
 # if the example changes its ports, this test has to change with it.
 my %port_of = (8080 => 'main', 9001 => 'users', 9002 => 'orders',
-               9003 => 'products');
+               9003 => 'products', 6380 => 'redis');
 
 sub example {
     my ($name) = @_;
@@ -63,6 +64,7 @@ EOF
 my ($ok, $out) = $t->test_config($http);
 ok($ok, 'nginx -t accepts the example') or diag($out);
 
+$t->start_redis;
 $t->start($http);
 
 my $json = JSON::PP->new;
@@ -158,6 +160,8 @@ $r = call('/api/users/me', token(iss => 'someone-else'));
 is($r->{status}, 401, 'wrong issuer: 401 (auth_jwt_require)');
 $r = call('/api/users/me', token(iss => undef));
 is($r->{status}, 401, 'no issuer: 401');
+$r = call('/api/users/me', token(sub => undef));
+is($r->{status}, 401, 'no subject: 401 (nothing to rate-limit by)');
 
 # -- admin route ---------------------------------------------------------------
 
@@ -185,6 +189,55 @@ is($r->{status}, 403, 'admin, role "administrator": 403 (exact role match)');
 $r = call('/api/admin/stats', token(role => 'admin', iss => 'someone-else'));
 is($r->{status}, 401, 'admin, wrong issuer: 401, the issuer check is kept');
 
+# -- rate limits ---------------------------------------------------------------
+
+# per_user: 5r/s, burst=10 nodelay, so q=11 and w=ceil(11 * 0.2s)=3.
+# Subjects of their own, so that the requests above do not count.
+$r = call('/api/users/me', token(sub => 'erin'));
+is($r->{status}, 200, 'rate limit: first request of a user: 200');
+is($r->{headers}{'ratelimit-policy'}, '"per_user";q=11;w=3',
+   'rate limit: RateLimit-Policy of the per-user zone');
+is($r->{headers}{'ratelimit'}, '"per_user";r=10;t=1',
+   'rate limit: RateLimit, 10 more requests allowed now');
+ok(!defined $r->{headers}{'retry-after'}, 'rate limit: no Retry-After on 200');
+
+$r = call('/api/public/catalogue');
+# per_ip: 20r/s, burst=40, so q=41 and w=ceil(41 * 0.05s)=3
+is($r->{headers}{'ratelimit-policy'}, '"per_ip";q=41;w=3',
+   'rate limit: public routes are limited per address');
+
+$r = call('/health');
+ok(!defined $r->{headers}{'ratelimit-policy'}, 'rate limit: /health is not limited');
+
+# A burst well beyond 11 requests, faster than 5r/s refills: a run of 200s
+# (at least the 11 of the burst), then 429s.
+my $frank = token(sub => 'frank', alg => 'ES256');
+my (@status, $limited);
+for (1 .. 30) {
+    my $x = call('/api/orders/', $frank);
+    push @status, $x->{status};
+    $limited //= $x if $x->{status} == 429;
+}
+my $passed = () = grep { $_ == 200 } @status;
+is(join(' ', @status), join(' ', (200) x $passed, (429) x (30 - $passed)),
+   'rate limit: a burst is 200s, then 429s');
+ok($passed >= 11 && $passed < 30, "rate limit: $passed of 30 passed (burst 11)");
+ok($limited, 'rate limit: the burst ends in 429');
+$limited //= { headers => {} };
+is($limited->{json}{error}, 'too many requests', '429: JSON error body');
+like($limited->{headers}{'retry-after'} // '', qr/^[1-9]\d*$/,
+     '429: Retry-After');
+like($limited->{headers}{'ratelimit'} // '', qr/^"per_user";r=0;t=\d+$/,
+     '429: RateLimit says none remain');
+like($limited->{headers}{'x-request-id'} // '', qr/^[0-9a-f]{32}$/,
+     '429: X-Request-Id');
+
+$r = call('/api/orders/', token(sub => 'grace'));
+is($r->{status}, 200, 'rate limit: another user still gets 200');
+is($r->{json}{user}, 'grace', '... as herself');
+is(call('/api/orders/', $frank)->{status}, 429,
+   'rate limit: the limited user is still limited');
+
 # -- the rest ------------------------------------------------------------------
 
 $r = call('/nowhere');
@@ -205,6 +258,27 @@ is($line->{alg}, 'ES256', 'access log: token algorithm');
 is($line->{kid}, 'demo-es256', 'access log: key id');
 is($line->{org}, 'acme', 'access log: nested claim');
 is($line->{upstream_status}, '200', 'access log: upstream status');
+is($line->{limit}, 'PASSED', 'access log: rate limit status');
+
+my @frank = map { $json->decode($_) } grep { /"sub":"frank"/ } @lines;
+is(scalar(grep { $_->{status} == 429 && $_->{limit} eq 'REJECTED' } @frank),
+   scalar(grep { $_ == 429 } @status) + 1,
+   'access log: 429s are logged as REJECTED');
+($line) = map { $json->decode($_) } grep { /"uri":"\/health"/ } @lines;
+is($line->{limit}, '', 'access log: an unlimited request has no limit status');
+
+# -- Redis goes away -------------------------------------------------------------
+
+# limit_redis_fail local: the instance limits on its own, from a fresh
+# local state.
+$t->stop_redis;
+my $heidi = token(sub => 'heidi');
+@status = map { call('/api/users/me', $heidi)->{status} } 1 .. 25;
+is($status[0], 200, 'without Redis: 200');
+is($status[-1], 429, 'without Redis: still limited, locally');
+ok($t->wait_for_log(qr/"sub":"heidi".*"limit":"LOCAL_REJECTED"/, 5,
+                    'logs/gateway.access.log'),
+   'access log: LOCAL_REJECTED without Redis');
 
 $t->stop;
 

@@ -36,38 +36,8 @@ sub conf {
 CONF
 }
 
-sub good_conf {
-    my ($snippet, $name) = @_;
-    my ($ok, $out) = $t->test_config($snippet);
-    ok($ok, "accepted: $name") or diag($out);
-}
-
-# bad_conf($snippet, $directive, $message_re, $name): nginx -t fails with an
-# [emerg] that names $directive or points (file:line) at a line of it, and
-# whose text matches $message_re
-sub bad_conf {
-    my ($snippet, $directive, $re, $name) = @_;
-    my ($ok, $out) = $t->test_config($snippet);
-
-    my ($file, $line) = $out =~ /\[emerg\].* in (\S+):(\d+)/;
-    my $text;
-    if (defined $file && open my $fh, '<', $file) {
-        my @lines = <$fh>;
-        $text = $lines[$line - 1];
-    }
-
-    subtest "refused: $name" => sub {
-        ok(!$ok, 'nginx -t fails');
-        like($out, qr/\[emerg\]/, 'an [emerg] message');
-        unlike($out, qr/unknown directive/, 'module directives known');
-        my $word = qr/(?<![\w-])\Q$directive\E(?![\w-])/;
-        ok(($text // '') =~ /^\s*$word\s/ || $out =~ /\[emerg\][^\n]*$word/,
-           "names $directive or points at its line")
-            or diag('line ' . ($line // '?') . ': ' . ($text // ''));
-        like($out, $re, "message matches $re");
-        unlike($out, qr/signal|Segmentation|AddressSanitizer/, 'no crash');
-    } or diag($out);
-}
+sub good_conf { $t->config_accepted(@_) }
+sub bad_conf  { $t->config_refused(@_) }
 
 # --- accepted ---------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tap.h"
 #include "mg_base64url.h"
 #include "mg_json.h"
 #include "mg_jwt.h"
@@ -30,8 +31,6 @@ struct test_block_s {
 };
 
 
-static unsigned       test_n;
-static unsigned       test_failed;
 static test_block_t  *test_blocks;
 static int            test_fail_alloc;
 
@@ -71,42 +70,6 @@ test_free_all(void)
 
 
 static mg_allocator_t  test_allocator = { test_alloc, NULL };
-
-
-static void
-ok(int cond, const char *fmt, ...)
-{
-    char     desc[256], *p;
-    va_list  ap;
-
-    test_n++;
-
-    if (!cond) {
-        test_failed++;
-    }
-
-    va_start(ap, fmt);
-    vsnprintf(desc, sizeof(desc), fmt, ap);
-    va_end(ap);
-
-    /* TAP descriptions are one line; '#' would start a directive */
-
-    printf("%s %u - ", cond ? "ok" : "not ok", test_n);
-
-    for (p = desc; *p; p++) {
-        if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f
-            || *p == '#')
-        {
-            printf("\\x%02x", (unsigned char) *p);
-
-        } else {
-            putchar(*p);
-        }
-    }
-
-    printf("\n");
-    fflush(stdout);
-}
 
 
 static void

@@ -14,6 +14,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "tap.h"
 #include "mg_resp.h"
 
 
@@ -21,44 +22,6 @@
 #define TEST_ARGS   64
 
 
-static unsigned  test_n;
-static unsigned  test_failed;
-
-
-static void
-ok(int cond, const char *fmt, ...)
-{
-    char     desc[256], *p;
-    va_list  ap;
-
-    test_n++;
-
-    if (!cond) {
-        test_failed++;
-    }
-
-    va_start(ap, fmt);
-    vsnprintf(desc, sizeof(desc), fmt, ap);
-    va_end(ap);
-
-    /* TAP descriptions are one line; '#' would start a directive */
-
-    printf("%s %u - ", cond ? "ok" : "not ok", test_n);
-
-    for (p = desc; *p; p++) {
-        if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f
-            || *p == '#')
-        {
-            printf("\\x%02x", (unsigned char) *p);
-
-        } else {
-            putchar(*p);
-        }
-    }
-
-    printf("\n");
-    fflush(stdout);
-}
 
 
 /*

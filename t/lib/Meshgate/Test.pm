@@ -392,6 +392,44 @@ sub _run {
     }
 }
 
+# config_accepted($snippet, $name): nginx -t passes.
+sub config_accepted {
+    my ($self, $snippet, $name) = @_;
+    my ($ok, $out) = $self->test_config($snippet);
+    Test::More::ok($ok, "accepted: $name") or Test::More::diag($out);
+}
+
+# config_refused($snippet, $directive, $message_re, $name): nginx -t fails
+# with an [emerg] that names $directive or points (file:line) at a line of
+# it, and whose text matches $message_re.
+sub config_refused {
+    my ($self, $snippet, $directive, $re, $name) = @_;
+    my ($ok, $out) = $self->test_config($snippet);
+
+    my ($file, $line) = $out =~ /\[emerg\].* in (\S+):(\d+)/;
+    my $text;
+    if (defined $file && open my $fh, '<', $file) {
+        my @lines = <$fh>;
+        $text = $lines[$line - 1];
+    }
+
+    Test::More::subtest("refused: $name" => sub {
+        Test::More::ok(!$ok, 'nginx -t fails');
+        Test::More::like($out, qr/\[emerg\]/, 'an [emerg] message');
+        Test::More::unlike($out, qr/unknown directive/,
+                           'module directives known');
+        my $word = qr/(?<![\w-])\Q$directive\E(?![\w-])/;
+        Test::More::ok(($text // '') =~ /^\s*$word\s/
+                       || $out =~ /\[emerg\][^\n]*$word/,
+                       "names $directive or points at its line")
+            or Test::More::diag('line ' . ($line // '?') . ': '
+                                . ($text // ''));
+        Test::More::like($out, $re, "message matches $re");
+        Test::More::unlike($out, qr/signal|Segmentation|AddressSanitizer/,
+                           'no crash');
+    }) or Test::More::diag($out);
+}
+
 sub test_config {
     my ($self, $snippet, %opts) = @_;
 
