@@ -44,6 +44,53 @@ ngx_http_meshgate_capture_t *ngx_http_meshgate_capture(ngx_http_request_t *sr,
     size_t limit);
 ngx_int_t ngx_http_meshgate_capture_init(ngx_conf_t *cf);
 
+/*
+ * Outcomes the suite's modules report for metrics.  source names the
+ * reporting module, name what the outcome concerns (a limit_redis zone, an
+ * aggregate part; empty for auth_jwt) and outcome is one short word ("ok",
+ * "missing", "rejected", "timeout"...).  Reporting costs one pointer test
+ * when no module collects outcomes.
+ */
+typedef enum {
+    NGX_HTTP_MESHGATE_AUTH_JWT = 0,
+    NGX_HTTP_MESHGATE_LIMIT_REDIS,
+    NGX_HTTP_MESHGATE_AGGREGATE,
+    NGX_HTTP_MESHGATE_NSOURCES
+} ngx_http_meshgate_source_e;
+
+typedef void (*ngx_http_meshgate_report_pt)(ngx_http_request_t *r,
+    ngx_uint_t source, ngx_str_t *name, ngx_str_t *outcome);
+
+/*
+ * A writer of metrics text: appends Prometheus exposition lines as buffers
+ * to *ll (and moves *ll to the new last link); used by modules that keep
+ * their own state, such as health checks, to join the metrics export.
+ */
+typedef ngx_int_t (*ngx_http_meshgate_export_pt)(ngx_http_request_t *r,
+    ngx_chain_t ***ll, void *data);
+
+typedef struct {
+    ngx_http_meshgate_export_pt  handler;
+    void                        *data;
+} ngx_http_meshgate_exporter_t;
+
+typedef struct {
+    ngx_http_meshgate_report_pt  report;     /* NULL: nobody collects */
+    ngx_array_t                  exporters;  /* ngx_http_meshgate_exporter_t */
+} ngx_http_meshgate_main_conf_t;
+
+
+void ngx_http_meshgate_report(ngx_http_request_t *r,
+    ngx_uint_t source, ngx_str_t *name, ngx_str_t *outcome);
+
+/* the collector sets itself at configuration time (postconfiguration) */
+void ngx_http_meshgate_set_reporter(ngx_conf_t *cf,
+    ngx_http_meshgate_report_pt report);
+ngx_int_t ngx_http_meshgate_add_exporter(ngx_conf_t *cf,
+    ngx_http_meshgate_export_pt handler, void *data);
+/* the registered writers, for the module that serves the export */
+ngx_array_t *ngx_http_meshgate_exporters(ngx_http_request_t *r);
+
 /* adds a module's variables, a table ended by ngx_http_null_variable */
 ngx_int_t ngx_http_meshgate_register_variables(ngx_conf_t *cf,
     ngx_http_variable_t *vars);

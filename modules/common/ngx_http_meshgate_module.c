@@ -2,7 +2,10 @@
 /*
  * meshgate: the suite's base module.  It gives the shared object its name,
  * exposes $meshgate_version and keeps subrequest bodies in memory for the
- * other modules (ngx_http_meshgate_capture.c).  The other modules of the
+ * other modules (ngx_http_meshgate_capture.c).  It also carries, per
+ * configuration, the link between the modules that report outcomes and the
+ * module that counts them, so that neither depends on the other being
+ * configured.  The other modules of the
  * suite are independent nginx modules that live in the same object.
  */
 
@@ -20,6 +23,7 @@
 static ngx_int_t ngx_http_meshgate_version_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_meshgate_add_variables(ngx_conf_t *cf);
+static void *ngx_http_meshgate_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_meshgate_palloc(void *data, size_t size);
 
 
@@ -27,7 +31,7 @@ static ngx_http_module_t  ngx_http_meshgate_module_ctx = {
     ngx_http_meshgate_add_variables,       /* preconfiguration */
     ngx_http_meshgate_capture_init,        /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
+    ngx_http_meshgate_create_main_conf,    /* create main configuration */
     NULL,                                  /* init main configuration */
 
     NULL,                                  /* create server configuration */
@@ -75,6 +79,84 @@ ngx_http_meshgate_version_variable(ngx_http_request_t *r,
     v->data = (u_char *) NGX_HTTP_MESHGATE_VERSION;
 
     return NGX_OK;
+}
+
+
+void
+ngx_http_meshgate_report(ngx_http_request_t *r, ngx_uint_t source,
+    ngx_str_t *name, ngx_str_t *outcome)
+{
+    ngx_http_meshgate_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_meshgate_module);
+
+    if (mmcf->report) {
+        mmcf->report(r, source, name, outcome);
+    }
+}
+
+
+void
+ngx_http_meshgate_set_reporter(ngx_conf_t *cf,
+    ngx_http_meshgate_report_pt report)
+{
+    ngx_http_meshgate_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_meshgate_module);
+    mmcf->report = report;
+}
+
+
+ngx_int_t
+ngx_http_meshgate_add_exporter(ngx_conf_t *cf,
+    ngx_http_meshgate_export_pt handler, void *data)
+{
+    ngx_http_meshgate_exporter_t   *e;
+    ngx_http_meshgate_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_meshgate_module);
+
+    e = ngx_array_push(&mmcf->exporters);
+    if (e == NULL) {
+        return NGX_ERROR;
+    }
+
+    e->handler = handler;
+    e->data = data;
+
+    return NGX_OK;
+}
+
+
+ngx_array_t *
+ngx_http_meshgate_exporters(ngx_http_request_t *r)
+{
+    ngx_http_meshgate_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_meshgate_module);
+
+    return &mmcf->exporters;
+}
+
+
+static void *
+ngx_http_meshgate_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_meshgate_main_conf_t  *mmcf;
+
+    mmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_meshgate_main_conf_t));
+    if (mmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&mmcf->exporters, cf->pool, 2,
+                       sizeof(ngx_http_meshgate_exporter_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return mmcf;
 }
 
 
