@@ -8,7 +8,11 @@
  * with nginx.  So each worker collects the requests that reach the
  * limiter during one pass of its event loop, per redis_server, into a
  * batch, and a posted event sends the batch as one script call at the end
- * of the pass.  Redis evaluates the requests atomically and in order, each
+ * of the pass.  While a batch already awaits its reply, the next one keeps
+ * taking requests until that reply comes, or for at most
+ * NGX_HTTP_LIMIT_REDIS_BATCH_WAIT: under load, batches grow with the load
+ * instead of calls multiplying, at the price of a reply's time at most.
+ * Redis evaluates the requests atomically and in order, each
  * with all zones of its location, exactly as if each had made its own
  * call; the reply resumes every request that is still there, and a batch
  * none of whose requests is left is cancelled.
@@ -32,6 +36,14 @@
 #define NGX_HTTP_LIMIT_REDIS_BATCH_REQUESTS    128
 #define NGX_HTTP_LIMIT_REDIS_BATCH_KEYS        512
 #define NGX_HTTP_LIMIT_REDIS_BATCH_SIZE        (64 * 1024)
+
+/*
+ * How many batches of a server a worker lets await replies before the
+ * next one waits, and how long it waits at most (ms): when Redis is slow,
+ * no request should wait more than its command's timeout and this.
+ */
+#define NGX_HTTP_LIMIT_REDIS_BATCH_SENT_MAX    1
+#define NGX_HTTP_LIMIT_REDIS_BATCH_WAIT        1
 
 /*
  * The batches of a server that a worker may have open or in flight, each
@@ -76,6 +88,7 @@ struct ngx_http_limit_redis_command_s {
 typedef struct {
     ngx_http_limit_redis_ctx_t         *ctx;    /* NULL: the request is gone */
     ngx_uint_t                          n;      /* its zones */
+    ngx_uint_t                          run;    /* its place in its run */
 } ngx_http_limit_redis_slot_t;
 
 
@@ -97,6 +110,9 @@ struct ngx_http_limit_redis_batch_s {
 
 static ngx_http_limit_redis_batch_t *ngx_http_limit_redis_new_batch(
     ngx_http_limit_redis_server_t *server);
+static void ngx_http_limit_redis_post(ngx_http_limit_redis_batch_t *batch);
+static void ngx_http_limit_redis_replied(
+    ngx_http_limit_redis_server_t *server);
 static void ngx_http_limit_redis_flush(ngx_event_t *ev);
 static ngx_uint_t ngx_http_limit_redis_key(
     ngx_http_limit_redis_command_t *command, ngx_str_t *key);
@@ -108,7 +124,7 @@ static void ngx_http_limit_redis_batch_done(
     ngx_http_limit_redis_batch_t *batch, redisReply *reply,
     ngx_str_t *reason);
 static void ngx_http_limit_redis_resume(ngx_http_limit_redis_ctx_t *ctx,
-    redisReply **element, ngx_str_t *reason);
+    redisReply **element, ngx_uint_t q, ngx_uint_t m, ngx_str_t *reason);
 static void ngx_http_limit_redis_release(ngx_http_limit_redis_batch_t *batch);
 static void ngx_http_limit_redis_recovered(ngx_http_request_t *r,
     ngx_http_limit_redis_ctx_t *ctx);
@@ -156,7 +172,9 @@ ngx_http_limit_redis_add(ngx_http_limit_redis_ctx_t *ctx)
                 && (batch->nkeys + ctx->n > NGX_HTTP_LIMIT_REDIS_BATCH_KEYS
                     || batch->size + size > NGX_HTTP_LIMIT_REDIS_BATCH_SIZE))))
     {
-        /* full: its posted event still sends it */
+        /* full: it goes at the end of the pass, whatever awaits replies */
+
+        ngx_http_limit_redis_post(batch);
 
         server->batch = NULL;
         batch = NULL;
@@ -234,9 +252,42 @@ ngx_http_limit_redis_new_batch(ngx_http_limit_redis_server_t *server)
     batch->size = 0;
     batch->nslots = 0;
 
-    ngx_post_event(&batch->flush, &ngx_posted_events);
+    if (server->sent < NGX_HTTP_LIMIT_REDIS_BATCH_SENT_MAX) {
+        ngx_post_event(&batch->flush, &ngx_posted_events);
+
+    } else {
+        ngx_add_timer(&batch->flush, NGX_HTTP_LIMIT_REDIS_BATCH_WAIT);
+    }
 
     return batch;
+}
+
+
+/* a waiting batch goes at the end of this pass */
+
+static void
+ngx_http_limit_redis_post(ngx_http_limit_redis_batch_t *batch)
+{
+    if (batch->flush.timer_set) {
+        ngx_del_timer(&batch->flush);
+    }
+
+    if (!batch->flush.posted) {
+        ngx_post_event(&batch->flush, &ngx_posted_events);
+    }
+}
+
+
+/* a batch's reply came, or it will not: the waiting one may go */
+
+static void
+ngx_http_limit_redis_replied(ngx_http_limit_redis_server_t *server)
+{
+    server->sent--;
+
+    if (server->batch) {
+        ngx_http_limit_redis_post(server->batch);
+    }
 }
 
 
@@ -260,6 +311,8 @@ ngx_http_limit_redis_flush(ngx_event_t *ev)
     batch = ev->data;
     server = batch->server;
     command = server->lmcf->command;
+
+    ev->timedout = 0;
 
     if (server->batch == batch) {
         server->batch = NULL;
@@ -337,10 +390,12 @@ ngx_http_limit_redis_flush(ngx_event_t *ev)
 
         if (prev && ngx_http_limit_redis_repeats(prev, entry, ctx->n)) {
             entry[0] = numbers[0];
+            batch->slots[i].run = batch->slots[i - 1].run + 1;
             nargs++;
             continue;
         }
 
+        batch->slots[i].run = 0;
         prev = entry;
         nargs += 1 + 2 * ctx->n;
     }
@@ -357,6 +412,7 @@ ngx_http_limit_redis_flush(ngx_event_t *ev)
 
     if (rc == NGX_OK) {
         batch->state = NGX_HTTP_LIMIT_REDIS_BATCH_SENT;
+        server->sent++;
         return;
     }
 
@@ -464,6 +520,8 @@ ngx_http_limit_redis_reply(void *data, ngx_int_t rc, redisReply *reply)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "limit_redis batch %p reply: %i", batch, rc);
 
+    ngx_http_limit_redis_replied(batch->server);
+
     if (rc == NGX_OK && reply) {
 
         if (reply->type == REDIS_REPLY_ERROR) {
@@ -482,7 +540,9 @@ ngx_http_limit_redis_reply(void *data, ngx_int_t rc, redisReply *reply)
         n = 0;
 
         for (i = 0; i < batch->nslots; i++) {
-            n += 1 + batch->slots[i].n;
+            if (batch->slots[i].run == 0) {
+                n += 1 + batch->slots[i].n;
+            }
         }
 
         if (reply->type == REDIS_REPLY_ARRAY && reply->elements == n) {
@@ -515,15 +575,29 @@ static void
 ngx_http_limit_redis_batch_done(ngx_http_limit_redis_batch_t *batch,
     redisReply *reply, ngx_str_t *reason)
 {
-    ngx_uint_t                   i, e;
+    ngx_uint_t                   i, e, g, m;
     ngx_http_limit_redis_ctx_t  *ctx;
 
     batch->state = NGX_HTTP_LIMIT_REDIS_BATCH_REPLYING;
 
     e = 0;
+    g = 0;
+    m = 1;
 
     for (i = 0; i < batch->nslots; i++) {
         ctx = batch->slots[i].ctx;
+
+        /* the part of the reply that answers the request's run */
+
+        if (batch->slots[i].run == 0) {
+            g = e;
+            e += 1 + batch->slots[i].n;
+
+            for (m = 1;
+                 i + m < batch->nslots && batch->slots[i + m].run;
+                 m++)
+            { /* void */ }
+        }
 
         if (ctx) {
             batch->slots[i].ctx = NULL;
@@ -531,22 +605,23 @@ ngx_http_limit_redis_batch_done(ngx_http_limit_redis_batch_t *batch,
             ctx->batch = NULL;
 
             ngx_http_limit_redis_resume(ctx,
-                                        reply ? &reply->element[e] : NULL,
-                                        reason);
+                                        reply ? &reply->element[g] : NULL,
+                                        batch->slots[i].run, m, reason);
         }
-
-        e += 1 + batch->slots[i].n;
     }
 
     ngx_http_limit_redis_release(batch);
 }
 
 
-/* the request's verdict from its part of the reply, or its failure */
+/*
+ * The request's verdict from its run's part of the reply, q its place in
+ * the run of m requests, or its failure.
+ */
 
 static void
 ngx_http_limit_redis_resume(ngx_http_limit_redis_ctx_t *ctx,
-    redisReply **element, ngx_str_t *reason)
+    redisReply **element, ngx_uint_t q, ngx_uint_t m, ngx_str_t *reason)
 {
     u_char               buf[128];
     ngx_int_t            rc;
@@ -565,7 +640,7 @@ ngx_http_limit_redis_resume(ngx_http_limit_redis_ctx_t *ctx,
                    "limit_redis reply, batch slot %ui", ctx->slot);
 
     if (element) {
-        rc = ngx_http_limit_redis_read_reply(element, ctx->n, ctx->zones,
+        rc = ngx_http_limit_redis_read_reply(element, ctx->n, q, m, ctx->zones,
                                              &ctx->decision, &error);
 
         if (rc == NGX_OK) {
@@ -700,6 +775,7 @@ ngx_http_limit_redis_leave(ngx_http_limit_redis_ctx_t *ctx)
     if (batch->live == 0 && batch->state == NGX_HTTP_LIMIT_REDIS_BATCH_SENT) {
         ngx_http_meshgate_redis_cancel(batch->cmd);
         batch->cmd = NULL;
+        ngx_http_limit_redis_replied(batch->server);
         ngx_http_limit_redis_release(batch);
     }
 }

@@ -145,6 +145,7 @@ struct ngx_http_limit_redis_server_s {
     ngx_http_limit_redis_batch_t       *batch;  /* the one taking requests */
     ngx_queue_t                         free;
     ngx_uint_t                          nbatches;
+    ngx_uint_t                          sent;   /* batches awaiting replies */
 };
 
 
@@ -202,8 +203,8 @@ ngx_int_t ngx_http_limit_redis_init_batches(ngx_conf_t *cf,
 
 /* ngx_http_limit_redis_script.c */
 ngx_int_t ngx_http_limit_redis_read_reply(redisReply **element,
-    ngx_uint_t n, mg_gcra_zone_t *zones, mg_gcra_decision_t *decision,
-    ngx_str_t *error);
+    ngx_uint_t n, ngx_uint_t q, ngx_uint_t m, mg_gcra_zone_t *zones,
+    mg_gcra_decision_t *decision, ngx_str_t *error);
 
 /* ngx_http_limit_redis_local.c */
 ngx_int_t ngx_http_limit_redis_local_add(ngx_conf_t *cf,

@@ -43,6 +43,11 @@ $t->start(<<'EOF');
         add_header X-LR $limit_redis_status always;
 
         location /one { limit_redis zone=one burst=9 nodelay; try_files /ok.txt =404; }
+        location /hdr {
+            limit_redis zone=one burst=9 nodelay;
+            limit_redis_headers on;
+            try_files /ok.txt =404;
+        }
         location /dry {
             limit_redis zone=one burst=9 nodelay;
             limit_redis_dry_run on;
@@ -108,7 +113,13 @@ sub burst {
         my $resp = <$s> // '';
         my ($st) = $resp =~ m{^HTTP/1\.\d (\d{3})};
         my ($lr) = $resp =~ m{^X-LR: (\S+)}mi;
-        push @res, ($st // 'none') . ' ' . ($lr // '-');
+        my $r = ($st // 'none') . ' ' . ($lr // '-');
+        if ($opt{headers}) {
+            my ($rl) = $resp =~ m{^RateLimit: (.*?)\r$}mi;
+            my ($ra) = $resp =~ m{^Retry-After: (.*?)\r$}mi;
+            $r .= ' ' . ($rl // '-') . ' ' . ($ra // '-');
+        }
+        push @res, $r;
     }
     return @res;
 }
@@ -123,6 +134,21 @@ sub summary {
 $t->get("/one?k=warm$_") for 1 .. 3;
 
 # --- one key, 40 requests in one pass: exactly B + 1 = 10 accepted --------------------
+
+# a client's requests in a row are evaluated in one step in Redis; each
+# request still gets its own place in the run: its own remaining count
+my @h = burst([map { '/hdr?k=headers' } 1 .. 16], headers => 1);
+is_deeply([map { (split / /)[0 .. 1] } @h[0 .. 9]], [('200', 'PASSED') x 10],
+          'headers: the first 10 of the run accepted');
+is_deeply([map { /;r=(\d+)/ ? $1 : 'none' } @h[0 .. 9]], [reverse 0 .. 9],
+          'headers: remaining 9, 8, ... 0 in request order')
+    or diag(join "\n", @h);
+is_deeply([map { /;t=(\d+)/ ? $1 : 'none' } @h[0 .. 9]], [map { $_ * 60 } 1 .. 10],
+          'headers: t = 60, 120, ... 600 s (the tat moves by T per request)')
+    or diag(join "\n", @h);
+ok(!grep({ !/^429 REJECTED "one";r=0;t=600 60$/ } @h[10 .. 15]),
+   'headers: the 6 others rejected with r=0, t=600, Retry-After 60')
+    or diag(join "\n", @h);
 
 $t->redis_command($redis, 'CONFIG', 'RESETSTAT');
 my @r = burst([map { '/one?k=same' } 1 .. 40]);
