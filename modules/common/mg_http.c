@@ -264,8 +264,8 @@ static int
 mg_http_parse_field(mg_http_response_t *r, const unsigned char *p,
     const unsigned char *end)
 {
-    const unsigned char  *name, *value, *last;
     mg_http_header_t     *h;
+    const unsigned char  *name, *value, *last;
 
     if (*p == ' ' || *p == '\t') {
         r->error = "obsolete line folding";

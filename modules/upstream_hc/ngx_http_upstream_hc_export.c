@@ -66,8 +66,8 @@ ngx_http_upstream_hc_export(ngx_http_request_t *r, ngx_chain_t ***ll,
     ngx_chain_t                    *cl;
     ngx_http_upstream_hc_node_t    *node;
     ngx_http_upstream_hc_peer_t    *peer;
-    ngx_http_upstream_hc_stats_t   *stats, *st;
     ngx_http_upstream_hc_group_t  **groups, *group;
+    ngx_http_upstream_hc_stats_t   *stats, *st;
 
     groups = hmcf->groups.elts;
 

@@ -49,9 +49,9 @@ ngx_int_t
 ngx_http_upstream_hc_test(ngx_http_upstream_hc_check_t *check,
     mg_http_response_t *resp, ngx_str_t *body, u_char *reason, size_t len)
 {
+    mg_str_t                       value;
     ngx_int_t                      rc;
     ngx_uint_t                     i;
-    mg_str_t                       value;
     ngx_http_upstream_hc_cond_t   *cond;
     ngx_http_upstream_hc_match_t  *match;
 
@@ -225,7 +225,8 @@ ngx_http_upstream_hc_match_block(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     if (value[1].len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"match\" has an empty name");
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"match\" has an empty name");
         return NGX_CONF_ERROR;
     }
 
@@ -357,8 +358,9 @@ ngx_http_upstream_hc_status(ngx_conf_t *cf, ngx_http_upstream_hc_cond_t *cond)
         return NGX_CONF_ERROR;
     }
 
-    cond->ranges = ngx_palloc(cf->pool, (cf->args->nelts - first)
-                                        * sizeof(ngx_http_upstream_hc_range_t));
+    cond->ranges = ngx_palloc(cf->pool,
+                              (cf->args->nelts - first)
+                              * sizeof(ngx_http_upstream_hc_range_t));
     if (cond->ranges == NULL) {
         return NGX_CONF_ERROR;
     }

@@ -257,9 +257,9 @@ ngx_http_upstream_hc_add_peers(ngx_conf_t *cf,
     ngx_http_upstream_hc_group_t *group)
 {
     ngx_uint_t                     n, i, j;
+    ngx_http_upstream_hc_peer_t   *hp;
     ngx_http_upstream_rr_peer_t   *peer;
     ngx_http_upstream_rr_peers_t  *peers, *list;
-    ngx_http_upstream_hc_peer_t   *hp;
 
     peers = group->upstream->peer.data;
 
@@ -278,7 +278,8 @@ ngx_http_upstream_hc_add_peers(ngx_conf_t *cf,
         }
     }
 
-    group->peers = ngx_pcalloc(cf->pool, n * sizeof(ngx_http_upstream_hc_peer_t));
+    group->peers = ngx_pcalloc(cf->pool,
+                               n * sizeof(ngx_http_upstream_hc_peer_t));
     if (group->peers == NULL) {
         return NGX_ERROR;
     }
@@ -351,7 +352,8 @@ ngx_http_upstream_hc_request(ngx_conf_t *cf,
 
     p = ngx_cpymem(p, "GET ", 4);
     p = ngx_cpymem(p, check->uri.data, check->uri.len);
-    p = ngx_cpymem(p, " HTTP/1.0\r\nHost: ", sizeof(" HTTP/1.0\r\nHost: ") - 1);
+    p = ngx_cpymem(p, " HTTP/1.0\r\nHost: ",
+                   sizeof(" HTTP/1.0\r\nHost: ") - 1);
     p = ngx_cpymem(p, check->group->name.data, check->group->name.len);
     ngx_memcpy(p, ua, sizeof(ua) - 1);
 
@@ -393,18 +395,21 @@ ngx_http_upstream_hc_key(ngx_conf_t *cf, ngx_http_upstream_hc_check_t *check)
     }
 
     len = check->group->name.len + check->uri.len + check->match_name.len
-          + 4 * NGX_INT_T_LEN + 8;
+          + 5 * NGX_INT64_LEN + 8;
 
     p = ngx_pnalloc(cf->pool, len);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
+    /* names may hold any byte: each goes with its length */
+
     check->key.data = p;
-    check->key.len = ngx_sprintf(p, "%V %ui %V %ui %V %ui ",
-                                 &check->group->name, check->port,
-                                 &check->uri, same, &check->match_name,
-                                 check->group->checks.nelts)
+    check->key.len = ngx_sprintf(p, "%uz:%V %ui %uz:%V %ui %uz:%V ",
+                                 check->group->name.len, &check->group->name,
+                                 (ngx_uint_t) check->port, check->uri.len,
+                                 &check->uri, same, check->match_name.len,
+                                 &check->match_name)
                      - p;
 
     checks = ngx_array_push(&check->group->checks);

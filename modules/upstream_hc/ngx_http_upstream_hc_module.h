@@ -55,8 +55,9 @@ typedef struct {
 
 /* one line of a match block */
 typedef struct {
-    ngx_uint_t                         test;     /* ngx_http_upstream_hc_test_e */
-    ngx_uint_t                         op;       /* ngx_http_upstream_hc_op_e */
+    /* ngx_http_upstream_hc_test_e, ngx_http_upstream_hc_op_e */
+    ngx_uint_t                         test;
+    ngx_uint_t                         op;
 
     /* status: the codes (or not, with "!") */
     ngx_http_upstream_hc_range_t      *ranges;
@@ -76,7 +77,7 @@ typedef struct {
 
 typedef struct {
     ngx_str_t                          name;
-    ngx_array_t                        conds;    /* ngx_http_upstream_hc_cond_t */
+    ngx_array_t                        conds;  /* of ..._hc_cond_t */
 
     unsigned                           body:1;   /* the body is tested */
 } ngx_http_upstream_hc_match_t;
@@ -183,7 +184,7 @@ struct ngx_http_upstream_hc_group_s {
     ngx_http_upstream_srv_conf_t      *upstream;
     ngx_str_t                          name;
 
-    ngx_array_t                        checks;   /* ngx_http_upstream_hc_check_t * */
+    ngx_array_t                        checks;   /* of ..._hc_check_t * */
 
     ngx_http_upstream_hc_peer_t       *peers;
     ngx_uint_t                         npeers;
@@ -191,9 +192,9 @@ struct ngx_http_upstream_hc_group_s {
 
 
 typedef struct {
-    ngx_array_t                        checks;   /* ngx_http_upstream_hc_check_t * */
-    ngx_array_t                        matches;  /* ngx_http_upstream_hc_match_t * */
-    ngx_array_t                        groups;   /* ngx_http_upstream_hc_group_t * */
+    ngx_array_t                        checks;   /* of ..._hc_check_t * */
+    ngx_array_t                        matches;  /* of ..._hc_match_t * */
+    ngx_array_t                        groups;   /* of ..._hc_group_t * */
 
     ngx_uint_t                         nnodes;
 

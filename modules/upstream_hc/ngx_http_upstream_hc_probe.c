@@ -51,9 +51,12 @@ typedef struct {
     ngx_uint_t                          state;
     size_t                              sent;
 
-    /* the head, and then the chunked body before it is decoded */
+    /* the head, which the fields of resp point into */
     u_char                             *buf;
     size_t                              len;
+
+    /* a chunked body as it comes, before it is decoded */
+    u_char                             *raw;
 
     mg_http_response_t                  resp;
     mg_http_chunked_t                   chunked;
@@ -72,8 +75,10 @@ static void ngx_http_upstream_hc_start(ngx_http_upstream_hc_main_conf_t *hmcf,
 static void ngx_http_upstream_hc_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_upstream_hc_test_connect(ngx_connection_t *c,
     ngx_err_t *err);
-static ngx_int_t ngx_http_upstream_hc_send(ngx_http_upstream_hc_probe_t *probe);
-static ngx_int_t ngx_http_upstream_hc_read(ngx_http_upstream_hc_probe_t *probe);
+static ngx_int_t ngx_http_upstream_hc_send(
+    ngx_http_upstream_hc_probe_t *probe);
+static ngx_int_t ngx_http_upstream_hc_read(
+    ngx_http_upstream_hc_probe_t *probe);
 static ngx_int_t ngx_http_upstream_hc_read_head(
     ngx_http_upstream_hc_probe_t *probe);
 static ngx_int_t ngx_http_upstream_hc_start_body(
@@ -268,8 +273,8 @@ static void
 ngx_http_upstream_hc_handler(ngx_event_t *ev)
 {
     u_char                        *p;
-    ngx_int_t                      rc;
     ngx_err_t                      err;
+    ngx_int_t                      rc;
     ngx_connection_t              *c;
     ngx_http_upstream_hc_probe_t  *probe;
     u_char                         errstr[NGX_MAX_ERROR_STR];
@@ -453,8 +458,8 @@ ngx_http_upstream_hc_read_head(ngx_http_upstream_hc_probe_t *probe)
 {
     int                  rc;
     ssize_t              n;
-    ngx_connection_t    *c;
     mg_http_header_t    *headers;
+    ngx_connection_t    *c;
 
     c = probe->pc.connection;
 
@@ -551,6 +556,12 @@ ngx_http_upstream_hc_start_body(ngx_http_upstream_hc_probe_t *probe)
     last = probe->buf + probe->len;
 
     if (resp->chunked) {
+        probe->raw = ngx_palloc(probe->pool, probe->check->buffer_size);
+        if (probe->raw == NULL) {
+            ngx_http_upstream_hc_finish(probe, NGX_HTTP_UPSTREAM_HC_RETRY);
+            return NGX_DONE;
+        }
+
         mg_http_chunked_init(&probe->chunked);
 
         return ngx_http_upstream_hc_decode(probe, p, last);
@@ -581,10 +592,7 @@ ngx_http_upstream_hc_read_body(ngx_http_upstream_hc_probe_t *probe)
 
     for ( ;; ) {
         if (probe->resp.chunked) {
-
-            /* the head's buffer is free now: the raw chunks go there */
-
-            n = c->recv(c, probe->buf, probe->check->buffer_size);
+            n = c->recv(c, probe->raw, probe->check->buffer_size);
 
         } else {
             n = c->recv(c, probe->body + probe->body_len,
@@ -614,8 +622,8 @@ ngx_http_upstream_hc_read_body(ngx_http_upstream_hc_probe_t *probe)
         }
 
         if (probe->resp.chunked) {
-            rc = ngx_http_upstream_hc_decode(probe, probe->buf,
-                                             probe->buf + n);
+            rc = ngx_http_upstream_hc_decode(probe, probe->raw,
+                                             probe->raw + n);
             if (rc != NGX_AGAIN) {
                 return rc;
             }

@@ -238,9 +238,9 @@ ngx_http_upstream_hc_bind_peers(ngx_http_upstream_hc_group_t *group,
     ngx_log_t *log)
 {
     ngx_uint_t                     i;
+    ngx_http_upstream_hc_peer_t   *hp;
     ngx_http_upstream_rr_peer_t   *peer;
     ngx_http_upstream_rr_peers_t  *peers, *list;
-    ngx_http_upstream_hc_peer_t   *hp;
 
     peers = group->upstream->peer.data;
 
@@ -389,8 +389,8 @@ ngx_uint_t
 ngx_http_upstream_hc_take(ngx_http_upstream_hc_main_conf_t *hmcf,
     ngx_msec_t *wake)
 {
-    ngx_uint_t                      i, j, k, n;
     ngx_msec_t                      now;
+    ngx_uint_t                      i, j, k, n;
     ngx_msec_int_t                  left, min;
     ngx_http_upstream_hc_peer_t    *peer;
     ngx_http_upstream_hc_node_t    *node;
@@ -466,8 +466,8 @@ ngx_http_upstream_hc_done(ngx_http_upstream_hc_main_conf_t *hmcf,
     ngx_http_upstream_hc_check_t *check, ngx_http_upstream_hc_peer_t *peer,
     ngx_uint_t result, u_char *reason)
 {
-    ngx_uint_t                     before, after, was, checking, level;
     ngx_msec_t                     now;
+    ngx_uint_t                     before, after, was, checking, level;
     ngx_http_upstream_hc_node_t   *node;
     ngx_http_upstream_hc_group_t  *group;
 

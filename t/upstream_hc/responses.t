@@ -27,6 +27,9 @@ $t->need_module_or_skip;
 
 my $ok_head = "HTTP/1.1 200 OK\r\n";
 
+# where the server waits a little before it sends the rest
+use constant PAUSE => "\0pause\0";
+
 my %responses = (
     '/chunked'     => $ok_head . "Transfer-Encoding: chunked\r\n\r\n"
                       . "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\n"
@@ -43,9 +46,16 @@ my %responses = (
     '/lf'          => "HTTP/1.0 200 OK\nContent-Length: 11\n\nhello world",
     '/te'          => $ok_head . "Transfer-Encoding: gzip\r\n\r\nhello world",
     '/trickle'     => $ok_head . "Content-Length: 11\r\n\r\nhello world",
+    '/split'       => $ok_head . "X-Check: yes\r\n"
+                      . "Transfer-Encoding: chunked\r\n\r\n" . PAUSE
+                      . '5;pad=' . ('p' x 200) . "\r\nhello\r\n" . PAUSE
+                      . "6\r\n world\r\n0\r\n\r\n",
+    '/split-len'   => $ok_head . "X-Check: yes\r\nContent-Length: 11\r\n\r\n"
+                      . PAUSE . "hello" . PAUSE . " world",
 );
 
-# [ uri, match on the body, up (1) or down, reason in the log ]
+# [ uri, match (1: on the body, 2: on a field and the body), up (1) or
+#   down, reason in the log ]
 my @cases = (
     [ '/chunked',     1, 1, 'status 200, match' ],
     [ '/chunked-bad', 1, 0, 'invalid chunked body: invalid chunk size' ],
@@ -59,6 +69,8 @@ my @cases = (
     [ '/lf',          1, 1, 'status 200, match' ],
     [ '/te',          0, 0, 'invalid response: unsupported Transfer-Encoding' ],
     [ '/trickle',     1, 1, 'status 200, match' ],
+    [ '/split',       2, 1, 'status 200, match' ],
+    [ '/split-len',   2, 1, 'status 200, match' ],
 );
 
 my $server = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
@@ -89,7 +101,11 @@ if ($child == 0) {
             }
 
         } else {
-            syswrite($c, $res);
+            my @parts = split /\Q${\PAUSE}\E/, $res;
+            for my $i (0 .. $#parts) {
+                sleep 0.1 if $i;
+                syswrite($c, $parts[$i]);
+            }
         }
 
         close $c;
@@ -119,7 +135,8 @@ for my $c (@cases) {
     $upstreams .= "    upstream c$i {\n        zone c$i 64k;\n"
         . "        server 127.0.0.1:%%PORT_canned%%;\n    }\n";
 
-    my $match = $body ? ' match=hello' : '';
+    my $match = !$body ? '' : $body == 1 ? ' match=hello'
+                                         : ' match=hello_check';
 
     $locations .= "        location /c$i {\n"
         . "            proxy_pass http://c$i;\n"
@@ -130,6 +147,11 @@ for my $c (@cases) {
 $t->start(<<"EOF");
     match hello {
         status 200;
+        body ~ "^hello world\$";
+    }
+
+    match hello_check {
+        header X-Check = yes;
         body ~ "^hello world\$";
     }
 
