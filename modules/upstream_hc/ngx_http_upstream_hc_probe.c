@@ -159,9 +159,19 @@ ngx_http_upstream_hc_tick(ngx_event_t *ev)
                                    hmcf->due_peers[i]);
     }
 
-    if (!ngx_http_upstream_hc_leaving()) {
-        ngx_add_timer(ev, wake);
+    /* a probe that failed at once may have set an earlier time already */
+
+    if (ev->timer_set) {
+        if ((ngx_msec_int_t) (ev->timer.key - ngx_current_msec)
+            <= (ngx_msec_int_t) wake)
+        {
+            return;
+        }
+
+        ngx_del_timer(ev);
     }
+
+    ngx_add_timer(ev, wake);
 }
 
 
