@@ -538,9 +538,7 @@ ngx_http_upstream_hc_done(ngx_http_upstream_hc_main_conf_t *hmcf,
 
     after = ngx_http_upstream_hc_down(group, peer);
 
-    if (after != before) {
-        ngx_http_upstream_hc_set_down(peer, after);
-    }
+    ngx_http_upstream_hc_set_down(peer, after);
 
     ngx_shmtx_unlock(&hmcf->shpool->mutex);
 
