@@ -7,9 +7,19 @@
 #include "mg_traceparent.h"
 
 
-static int mg_traceparent_digit(unsigned char c);
 static int mg_traceparent_field(const unsigned char *s, unsigned char *dst,
     size_t n);
+
+
+/*
+ * HEXDIGLC: a lowercase hex digit's value plus one, 0 for anything else
+ * (uppercase is not hex here).
+ */
+static const unsigned char  mg_traceparent_digits[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5,
+    ['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+    ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16
+};
 
 
 int
@@ -128,11 +138,15 @@ mg_traceparent_format(unsigned char *p, const unsigned char *trace_id,
 unsigned char *
 mg_traceparent_hex(unsigned char *p, const unsigned char *src, size_t n)
 {
-    static const char  digits[] = "0123456789abcdef";
+    unsigned char                c;
+    static const unsigned char  digits[] = "0123456789abcdef";
 
     while (n--) {
-        *p++ = digits[*src >> 4];
-        *p++ = digits[*src++ & 0xf];
+        c = *src++;
+
+        p[0] = digits[c >> 4];
+        p[1] = digits[c & 0xf];
+        p += 2;
     }
 
     return p;
@@ -154,40 +168,25 @@ mg_traceparent_zero(const unsigned char *id, size_t n)
 }
 
 
-static int
-mg_traceparent_digit(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    /* HEXDIGLC: uppercase is not hex here */
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
-}
-
-
 /* decodes 2 * n lowercase hex digits into n bytes */
 
 static int
 mg_traceparent_field(const unsigned char *s, unsigned char *dst, size_t n)
 {
-    int  hi, lo;
+    unsigned  hi, lo, bad;
+
+    bad = 0;
 
     while (n--) {
-        hi = mg_traceparent_digit(*s++);
-        lo = mg_traceparent_digit(*s++);
+        hi = mg_traceparent_digits[*s++];
+        lo = mg_traceparent_digits[*s++];
 
-        if (hi < 0 || lo < 0) {
-            return -1;
-        }
+        /* a zero (not a digit) anywhere shows after the loop */
 
-        *dst++ = (unsigned char) (hi << 4 | lo);
+        bad |= (hi - 1) | (lo - 1);
+
+        *dst++ = (unsigned char) ((hi - 1) << 4 | (lo - 1));
     }
 
-    return 0;
+    return (bad & ~0xfu) ? -1 : 0;
 }

@@ -26,6 +26,8 @@ static ngx_int_t ngx_http_trace_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_trace_start(ngx_http_request_t *r,
     ngx_http_trace_ctx_t *ctx);
+static ngx_uint_t ngx_http_trace_is_header(ngx_table_elt_t *h, u_char *name,
+    size_t len);
 static ngx_int_t ngx_http_trace_new_id(ngx_http_request_t *r, u_char *id,
     size_t n);
 static ngx_int_t ngx_http_trace_random(ngx_http_request_t *r, u_char *dst,
@@ -303,20 +305,35 @@ ngx_http_trace_start(ngx_http_request_t *r, ngx_http_trace_ctx_t *ctx)
 ngx_uint_t
 ngx_http_trace_is_traceparent(ngx_table_elt_t *h)
 {
-    return h->key.len == sizeof("traceparent") - 1
-           && ngx_strncasecmp(h->key.data, (u_char *) "traceparent",
-                              sizeof("traceparent") - 1)
-              == 0;
+    return ngx_http_trace_is_header(h, (u_char *) "traceparent",
+                                    sizeof("traceparent") - 1);
 }
 
 
 ngx_uint_t
 ngx_http_trace_is_tracestate(ngx_table_elt_t *h)
 {
-    return h->key.len == sizeof("tracestate") - 1
-           && ngx_strncasecmp(h->key.data, (u_char *) "tracestate",
-                              sizeof("tracestate") - 1)
-              == 0;
+    return ngx_http_trace_is_header(h, (u_char *) "tracestate",
+                                    sizeof("tracestate") - 1);
+}
+
+
+/* name is lowercase */
+
+static ngx_uint_t
+ngx_http_trace_is_header(ngx_table_elt_t *h, u_char *name, size_t len)
+{
+    if (h->key.len != len) {
+        return 0;
+    }
+
+    /* nginx's parsers keep a lowercase copy of every name */
+
+    if (h->lowcase_key) {
+        return ngx_memcmp(h->lowcase_key, name, len) == 0;
+    }
+
+    return ngx_strncasecmp(h->key.data, name, len) == 0;
 }
 
 

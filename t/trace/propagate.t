@@ -88,6 +88,12 @@ $t->start(<<'EOF');
             proxy_pass http://127.0.0.1:%%PORT_raw%%/;
         }
 
+        location /override/ {
+            trace_propagate on;
+            proxy_set_header traceparent "set-by-config";
+            proxy_pass http://127.0.0.1:%%PORT_raw%%/;
+        }
+
         # try_files redirects in the PRECONTENT phase, after propagation
         location /on-to-off/ {
             trace_propagate on;
@@ -259,6 +265,10 @@ is_deeply([map { "$_->[0]: $_->[1]" } grep { $_->[0] =~ /^trace/i }
            @{$r->{headers}}],
           ["traceparent: $VALID", 'TraceParent: nonsense', 'tracestate: a=1'],
           'off: repeated headers passed as they came');
+
+$r = raw('/override/x', headers => [traceparent => $VALID]);
+is_deeply([values_of($r, 'traceparent')], ['set-by-config'],
+          'on, with proxy_set_header traceparent: only that one is sent');
 
 # -- internal redirects and subrequests -------------------------------------
 
