@@ -17,8 +17,11 @@
  * goes away: through the cleanup its upstream registered on the main
  * request.  A nested aggregate is stopped by this module itself.  Other
  * content handlers (static files, return) do not wait and need no
- * stopping; one that waits otherwise is left to end in the background,
- * holding the connection, never writing to it.
+ * stopping.  A part waiting for the client connection's events (a
+ * limit_req delay) gets them from the aggregating request, and is let
+ * go on to its end when stopped.  A part that waits for anything else (a
+ * module of its own) is left to end in the background, holding the
+ * connection, never writing to it.
  */
 
 
@@ -182,15 +185,34 @@ ngx_http_aggregate_not_allowed(ngx_http_request_t *r)
 }
 
 
+/*
+ * Called when a part ends, and for the client connection's write events:
+ * parts waiting for these (a limit_req delay in their location) get them.
+ */
+
 static void
 ngx_http_aggregate_wake(ngx_http_request_t *r)
 {
-    ngx_http_aggregate_ctx_t  *ctx;
+    ngx_uint_t                      i;
+    ngx_http_request_t             *sr;
+    ngx_http_aggregate_ctx_t       *ctx;
+    ngx_http_aggregate_part_ctx_t  *part;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_aggregate_module);
 
     if (ctx == NULL || ctx->done) {
         return;
+    }
+
+    for (i = 0; i < ctx->conf->parts->nelts; i++) {
+        part = &ctx->parts[i];
+        sr = part->sr;
+
+        if (part->state == NGX_HTTP_AGGREGATE_RUNNING
+            && sr->read_event_handler == ngx_http_test_reading)
+        {
+            sr->write_event_handler(sr);
+        }
     }
 
     ngx_http_aggregate_run(r, ctx);
@@ -425,6 +447,7 @@ ngx_http_aggregate_part_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 {
     ngx_http_aggregate_part_ctx_t  *part = data;
 
+    ngx_table_elt_t           *h;
     ngx_http_aggregate_ctx_t  *ctx;
 
     ctx = part->ctx;
@@ -460,8 +483,12 @@ ngx_http_aggregate_part_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     part->status = sr->headers_out.status;
     part->upstream = (sr->upstream != NULL);
 
-    if (sr->headers_out.content_encoding
-        && sr->headers_out.content_encoding->value.len)
+    h = sr->headers_out.content_encoding;
+
+    if (h && h->value.len
+        && !(h->value.len == 8
+             && ngx_strncasecmp(h->value.data, (u_char *) "identity", 8)
+                == 0))
     {
         part->encoded = 1;
     }
@@ -566,6 +593,7 @@ static void
 ngx_http_aggregate_stop_part(ngx_http_request_t *r,
     ngx_http_aggregate_part_ctx_t *part)
 {
+    ngx_event_t               *wev;
     ngx_http_request_t        *sr;
     ngx_http_cleanup_pt        handler;
     ngx_http_cleanup_t        *cln;
@@ -601,9 +629,31 @@ ngx_http_aggregate_stop_part(ngx_http_request_t *r,
         }
     }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "aggregate: part \"%V\" ends in the background",
-                   &part->conf->name);
+    /*
+     * A part waiting for the client connection (a limit_req delay, output
+     * to flush) waits for events that only the aggregating request gets:
+     * it is let go on at once, by itself, and its answer is dropped.
+     */
+
+    if (sr->read_event_handler == ngx_http_test_reading) {
+        wev = sr->connection->write;
+
+        if (wev->delayed) {
+            wev->delayed = 0;
+
+            if (wev->timer_set) {
+                ngx_del_timer(wev);
+            }
+        }
+
+        sr->write_event_handler(sr);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "aggregate: part \"%V\" waits for something nginx cannot "
+                  "stop from here, it goes on in the background",
+                  &part->conf->name);
 }
 
 

@@ -6,7 +6,7 @@
 # client's keep-alive connection serves the next request.  Per-part
 # timeouts while other parts are still streaming their bodies; a part that
 # is itself an aggregation, stopped with its own parts; parts waiting on
-# a part that timed out.
+# a part that timed out; a part delayed by limit_req in its location.
 
 use strict;
 use warnings;
@@ -27,7 +27,11 @@ $t->need_module_or_skip;
 
 AggregateBackend->start($t->port('svc'));
 
+$t->write_file('part.json', '{"part":true}');
+
 $t->start(<<'EOF');
+    limit_req_zone $binary_remote_addr zone=one:1m rate=2r/s;
+
     server {
         listen 127.0.0.1:%%PORT_main%%;
         keepalive_timeout 30s;
@@ -90,6 +94,24 @@ $t->start(<<'EOF');
             aggregate s /_svc/stall/z;
         }
 
+        location = /delayed {
+            aggregate_timeout 2s;
+            aggregate slow /_limited optional;
+            aggregate fast /_svc/sleep/0/fast;
+        }
+
+        location = /delayed-more {
+            aggregate_timeout 300ms;
+            aggregate slow /_limited optional;
+            aggregate fast /_svc/sleep/0/fast;
+        }
+
+        location = /_limited {
+            internal;
+            limit_req zone=one burst=5;
+            alias %%PREFIX%%/part.json;
+        }
+
         location /_svc/ {
             internal;
             proxy_pass http://127.0.0.1:%%PORT_svc%%/;
@@ -102,7 +124,8 @@ $t->start(<<'EOF');
 EOF
 
 $t->ignore_log(qr/part "\w+" failed: timed out/,
-               qr/part "inner" failed: status 504/);
+               qr/part "inner" failed: status 504/,
+               qr/delaying request/);
 
 my $json = JSON::PP->new;
 
@@ -202,5 +225,25 @@ is(closed_since($before, 2), 2, 'its own stalled parts were stopped with it');
 $r = $t->get('/inner-timeout');
 is($r->{status}, 502, 'a nested aggregation answering 504: the outer 502');
 is($r->{body}, '{"error":"status 504","part":"inner"}', '... naming it');
+
+# -- a part delayed by limit_req ----------------------------------------------------------
+
+# nginx resumes a delayed request on the client connection's events, which
+# the aggregating request gets: it passes them on, and lets a delayed part
+# go when it stops it.
+$r = $t->get('/delayed');
+is($r->{body}, '{"slow":{"part":true},"fast":{"name":"fast","slept":0}}',
+   'limit_req in a part\'s location: the first request passes');
+$t0 = time;
+$r = $t->get('/delayed');
+is($r->{body}, '{"slow":{"part":true},"fast":{"name":"fast","slept":0}}',
+   'the second is delayed by 500ms, within the deadline: the part is there');
+cmp_ok(time - $t0, '>=', 0.45, '... after the delay');
+$t0 = time;
+$r = $t->get('/delayed-more');
+is($r->{body}, '{"slow":null,"fast":{"name":"fast","slept":0}}',
+   'delayed beyond the deadline: null');
+cmp_ok(time - $t0, '<', 1.5, '... at the deadline, the connection not held');
+is($t->get('/outer-ok')->{status}, 200, 'the worker goes on serving');
 
 done_testing;
