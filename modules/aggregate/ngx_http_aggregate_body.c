@@ -297,7 +297,9 @@ ngx_http_aggregate_shape(ngx_http_request_t *r, ngx_http_aggregate_ctx_t *ctx,
                           NGX_HTTP_AGGREGATE_MAX_DEPTH, &a, &err)
             != 0)
         {
-            ngx_http_aggregate_set(r, part, NGX_HTTP_AGGREGATE_ERROR, err);
+            part->detail = err;
+            ngx_http_aggregate_set(r, part, NGX_HTTP_AGGREGATE_ERROR,
+                                   "out of memory");
             return NGX_ERROR;
         }
 

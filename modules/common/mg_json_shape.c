@@ -29,8 +29,8 @@ static unsigned char *mg_json_fields_value(const mg_json_t *json, uint32_t i,
 static int mg_json_container(const mg_json_t *json, uint32_t i);
 static int mg_json_entry_cmp(const mg_json_entry_t *a,
     const mg_json_entry_t *b);
-static void mg_json_sort(mg_json_entry_t *e, uint32_t n);
-static void mg_json_sift(mg_json_entry_t *e, uint32_t root, uint32_t n);
+static void mg_json_merge_sort(mg_json_entry_t *e, uint32_t n);
+static void mg_json_merge_sift(mg_json_entry_t *e, uint32_t root, uint32_t n);
 
 
 static int
@@ -545,7 +545,7 @@ mg_json_merge(const mg_json_members_t *objs, size_t n, unsigned char *dst,
         }
     }
 
-    mg_json_sort(e, total);
+    mg_json_merge_sort(e, total);
 
     for (j = 0; j < total; j = k) {
         for (k = j + 1; k < total; k++) {
@@ -620,13 +620,13 @@ mg_json_entry_cmp(const mg_json_entry_t *a, const mg_json_entry_t *b)
 /* heapsort: no recursion, no scratch memory, n log n at worst */
 
 static void
-mg_json_sort(mg_json_entry_t *e, uint32_t n)
+mg_json_merge_sort(mg_json_entry_t *e, uint32_t n)
 {
     uint32_t         i;
     mg_json_entry_t  tmp;
 
     for (i = n / 2; i-- > 0; /* void */) {
-        mg_json_sift(e, i, n);
+        mg_json_merge_sift(e, i, n);
     }
 
     for (i = n - 1; i > 0; i--) {
@@ -634,13 +634,13 @@ mg_json_sort(mg_json_entry_t *e, uint32_t n)
         e[0] = e[i];
         e[i] = tmp;
 
-        mg_json_sift(e, 0, i);
+        mg_json_merge_sift(e, 0, i);
     }
 }
 
 
 static void
-mg_json_sift(mg_json_entry_t *e, uint32_t root, uint32_t n)
+mg_json_merge_sift(mg_json_entry_t *e, uint32_t root, uint32_t n)
 {
     uint32_t         child;
     mg_json_entry_t  tmp;
