@@ -82,14 +82,19 @@ ngx_http_aggregate_read(ngx_http_request_t *r, ngx_http_aggregate_ctx_t *ctx,
 {
     u_char                       *reason;
     int32_t                       root;
-    ngx_int_t                     rc;
     mg_json_t                     json;
+    ngx_int_t                     rc;
+    ngx_uint_t                    status;
     const char                   *err;
     mg_allocator_t                a;
+    ngx_table_elt_t              *h;
+    ngx_http_request_t           *sr;
     ngx_http_meshgate_capture_t  *body;
 
+    sr = part->sr;
     body = part->body;
     rc = part->rc;
+    status = sr->headers_out.status;
 
     if (body == NULL || rc == NGX_ERROR || rc == NGX_HTTP_REQUEST_TIME_OUT
         || rc == NGX_HTTP_CLIENT_CLOSED_REQUEST || rc == NGX_HTTP_CLOSE)
@@ -107,16 +112,14 @@ ngx_http_aggregate_read(ngx_http_request_t *r, ngx_http_aggregate_ctx_t *ctx,
 
     if ((part->error == NGX_HTTP_BAD_GATEWAY
          || part->error == NGX_HTTP_GATEWAY_TIME_OUT)
-        && part->upstream && part->status == (ngx_uint_t) part->error)
+        && sr->upstream && status == (ngx_uint_t) part->error)
     {
         ngx_http_aggregate_set(r, part, NGX_HTTP_AGGREGATE_ERROR,
                                "request failed");
         return;
     }
 
-    if (part->status < NGX_HTTP_OK
-        || part->status >= NGX_HTTP_SPECIAL_RESPONSE)
-    {
+    if (status < NGX_HTTP_OK || status >= NGX_HTTP_SPECIAL_RESPONSE) {
         reason = ngx_pnalloc(r->pool, sizeof("status ") + NGX_INT_T_LEN);
         if (reason == NULL) {
             ngx_http_aggregate_set(r, part, NGX_HTTP_AGGREGATE_ERROR,
@@ -124,7 +127,7 @@ ngx_http_aggregate_read(ngx_http_request_t *r, ngx_http_aggregate_ctx_t *ctx,
             return;
         }
 
-        (void) ngx_sprintf(reason, "status %ui%Z", part->status);
+        (void) ngx_sprintf(reason, "status %ui%Z", status);
 
         ngx_http_aggregate_set(r, part, NGX_HTTP_AGGREGATE_STATUS,
                                (char *) reason);
@@ -143,7 +146,13 @@ ngx_http_aggregate_read(ngx_http_request_t *r, ngx_http_aggregate_ctx_t *ctx,
         return;
     }
 
-    if (part->encoded) {
+    h = sr->headers_out.content_encoding;
+
+    if (h && h->value.len
+        && !(h->value.len == 8
+             && ngx_strncasecmp(h->value.data, (u_char *) "identity", 8)
+                == 0))
+    {
         ngx_http_aggregate_set(r, part, NGX_HTTP_AGGREGATE_INVALID,
                                "response has a Content-Encoding");
         return;

@@ -447,7 +447,6 @@ ngx_http_aggregate_part_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 {
     ngx_http_aggregate_part_ctx_t  *part = data;
 
-    ngx_table_elt_t           *h;
     ngx_http_aggregate_ctx_t  *ctx;
 
     ctx = part->ctx;
@@ -480,18 +479,6 @@ ngx_http_aggregate_part_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 
     part->state = NGX_HTTP_AGGREGATE_FINISHED;
     part->rc = rc;
-    part->status = sr->headers_out.status;
-    part->upstream = (sr->upstream != NULL);
-
-    h = sr->headers_out.content_encoding;
-
-    if (h && h->value.len
-        && !(h->value.len == 8
-             && ngx_strncasecmp(h->value.data, (u_char *) "identity", 8)
-                == 0))
-    {
-        part->encoded = 1;
-    }
 
     if (part->timer.timer_set) {
         ngx_del_timer(&part->timer);

@@ -96,12 +96,8 @@ typedef struct {
 
     ngx_int_t                        rc;        /* of the subrequest */
     ngx_int_t                        error;     /* nginx's code for it */
-    ngx_uint_t                       status;
     ngx_uint_t                       state;
     ngx_uint_t                       outcome;
-
-    unsigned                         upstream:1;
-    unsigned                         encoded:1;
 } ngx_http_aggregate_part_ctx_t;
 
 
