@@ -102,7 +102,7 @@ sub stats { $json->decode($t->get('/stats')->{body}) }
 sub open_now {
     my ($n) = @_;
     my $o;
-    for (1 .. 100) {
+    for (1 .. 200) {
         $o = stats()->{open};
         return $o if $o == $n;
         sleep 0.03;
