@@ -28,6 +28,10 @@ typedef struct {
     size_t                      size;       /* allocated */
     size_t                      limit;
 
+    /* the caller's, called from ps, which outlives internal redirects */
+    ngx_http_post_subrequest_t *post_subrequest;
+    ngx_http_post_subrequest_t  ps;
+
     unsigned                    overflow:1; /* the body exceeded limit */
     unsigned                    error:1;    /* reading a file failed */
     unsigned                    done:1;     /* the last buffer was seen */
@@ -36,9 +40,11 @@ typedef struct {
 
 /*
  * Called right after ngx_http_subrequest(): keeps up to limit bytes of the
- * subrequest's body.  A larger body sets overflow and is discarded, and the
- * subrequest still ends normally, so that the parent decides what a body
- * too large means.
+ * subrequest's body, across internal redirects of the subrequest too.  A
+ * larger body sets overflow and is discarded, and the subrequest still
+ * ends normally, so that the parent decides what a body too large means.
+ * The subrequest's post_subrequest handler is still called; its
+ * sr->post_subrequest is the capture's own from then on.
  */
 ngx_http_meshgate_capture_t *ngx_http_meshgate_capture(ngx_http_request_t *sr,
     size_t limit);

@@ -12,6 +12,12 @@
  * The filter may sit above the copy filter (it does in a static build, and
  * in a dynamic one when other filter modules load earlier), so it reads
  * file buffers itself, as the copy filter would.
+ *
+ * An internal redirect of the subrequest (error_page, try_files,
+ * X-Accel-Redirect, a named location) clears its module contexts, and the
+ * body of the new location would go nowhere.  So the capture also stands
+ * in for the subrequest's post-subrequest handler, which a redirect keeps,
+ * and is found there again.
  */
 
 
@@ -21,6 +27,8 @@
 #define NGX_HTTP_MESHGATE_CAPTURE_MIN  4096
 
 
+static ngx_int_t ngx_http_meshgate_capture_done(ngx_http_request_t *r,
+    void *data, ngx_int_t rc);
 static ngx_int_t ngx_http_meshgate_capture_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_meshgate_capture_buf(ngx_http_request_t *r,
@@ -43,10 +51,29 @@ ngx_http_meshgate_capture(ngx_http_request_t *sr, size_t limit)
     }
 
     cap->limit = limit;
+    cap->post_subrequest = sr->post_subrequest;
+
+    cap->ps.handler = ngx_http_meshgate_capture_done;
+    cap->ps.data = cap;
+    sr->post_subrequest = &cap->ps;
 
     ngx_http_set_ctx(sr, cap, ngx_http_meshgate_module);
 
     return cap;
+}
+
+
+static ngx_int_t
+ngx_http_meshgate_capture_done(ngx_http_request_t *r, void *data,
+    ngx_int_t rc)
+{
+    ngx_http_meshgate_capture_t  *cap = data;
+
+    if (cap->post_subrequest == NULL) {
+        return rc;
+    }
+
+    return cap->post_subrequest->handler(r, cap->post_subrequest->data, rc);
 }
 
 
@@ -63,7 +90,18 @@ ngx_http_meshgate_capture_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     cap = ngx_http_get_module_ctx(r, ngx_http_meshgate_module);
 
     if (cap == NULL) {
-        return ngx_http_next_body_filter(r, in);
+
+        /* after an internal redirect */
+
+        if (r->post_subrequest == NULL
+            || r->post_subrequest->handler != ngx_http_meshgate_capture_done)
+        {
+            return ngx_http_next_body_filter(r, in);
+        }
+
+        cap = r->post_subrequest->data;
+
+        ngx_http_set_ctx(r, cap, ngx_http_meshgate_module);
     }
 
     for (cl = in; cl; cl = cl->next) {

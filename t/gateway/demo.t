@@ -31,7 +31,7 @@ my $dir = $t->prefix . '/demo';
 $ENV{MESHGATE_DEMO_DIR} = $dir;
 $ENV{MESHGATE_DEMO_PORT} = $t->port('gateway');
 $ENV{MESHGATE_DEMO_BACKEND_PORTS} =
-    join ' ', map { $t->port($_) } qw(users orders products);
+    join ' ', map { $t->port($_) } qw(users orders products reviews stock);
 $ENV{MESHGATE_DEMO_REDIS_PORT} = $t->port('redis');
 $ENV{NGINX} = $t->nginx_binary;
 
@@ -58,6 +58,8 @@ like($out, qr/curl .*Authorization: Bearer \$MG_USER_HS256/,
      'start prints curl commands');
 like($out, qr/^\s*for i in .*curl .*\$MG_USER_ES256.*; done/m,
      'start prints a loop that runs into the rate limit');
+like($out, qr{curl -i http://\S+/api/products/mg-1/page},
+     'start prints the product page');
 ok(-s "$dir/tokens.env", 'tokens are also in tokens.env');
 ok(!grep(/"d"/, $t->read_file("$dir/meshgate/keys/jwks.json")),
    'the JWKS nginx reads has no private EC key');
@@ -86,6 +88,12 @@ like($r->{headers}{'ratelimit'} // '', qr/^"per_user";r=\d+;t=\d+$/,
 ok($t->wait_for_log(qr/"sub":"alice".*"limit":"PASSED"/, 5,
                     "$dir/logs/gateway.access.log"),
    'the demo gateway limits in its Redis (access log)');
+$r = call('/api/products/mg-1/page');
+is($r->{status}, 200, 'product page: 200');
+is_deeply([sort keys %{$r->{json} || {}}], [qw(product reviews stock)],
+          'product page: three parts');
+is($r->{headers}{'x-aggregate-complete'}, 'true', 'product page: complete');
+
 $r = call('/api/orders/', $token{MG_USER_ES256});
 is($r->{status}, 200, 'protected with the ES256 token: 200');
 is(call('/api/admin/stats', $token{MG_USER_ES256})->{status}, 403,

@@ -26,7 +26,8 @@ my $top = "$FindBin::Bin/../..";
 # The example's fixed ports become free ones.  Every port must be found:
 # if the example changes its ports, this test has to change with it.
 my %port_of = (8080 => 'main', 9001 => 'users', 9002 => 'orders',
-               9003 => 'products', 6380 => 'redis');
+               9003 => 'products', 9004 => 'reviews', 9005 => 'stock',
+               6380 => 'redis');
 
 sub example {
     my ($name) = @_;
@@ -237,6 +238,40 @@ is($r->{status}, 200, 'rate limit: another user still gets 200');
 is($r->{json}{user}, 'grace', '... as herself');
 is(call('/api/orders/', $frank)->{status}, 429,
    'rate limit: the limited user is still limited');
+
+# -- aggregation -----------------------------------------------------------------
+
+$r = call('/api/products/mg-1/page');
+is($r->{status}, 200, 'product page: 200 without a token');
+is($r->{body}, '{"product":{"id":"mg-1","name":"mesh cable",'
+               . '"price":{"amount":9.90,"currency":"EUR"}},'
+               . '"reviews":{"average":4.5,"count":2,"items":['
+               . '{"stars":5,"text":"Works as advertised."},'
+               . '{"stars":4,"text":"Solid, a bit pricey."}]},'
+               . '"stock":{"in_stock":true,"quantity":12,"ships_in_days":1}}',
+   'product page: three services in one document, trimmed by fields= '
+   . 'and path=');
+is($r->{headers}{'x-aggregate-complete'}, 'true', 'product page: complete');
+like($r->{headers}{'ratelimit-policy'} // '', qr/^"per_ip";/,
+     'product page: limited per address');
+
+$r = call('/api/products/mg-3/page');
+is($r->{status}, 200, 'product page, reviews failing: 200');
+is($r->{json}{reviews}, undef, '... reviews null');
+is($r->{json}{product}{name}, 'sidecar kit', '... the rest there');
+is($r->{headers}{'x-aggregate-complete'}, 'false', '... not complete');
+
+$r = call('/api/products/nope/page');
+is($r->{status}, 502, 'unknown product: 502');
+is_deeply($r->{json}, { error => 'status 404', part => 'product' },
+          'unknown product: the error names the part');
+
+is(call('/api/me/overview')->{status}, 401, 'overview without a token: 401');
+$r = call('/api/me/overview', token(sub => 'ivan'));
+is($r->{status}, 200, 'overview: 200');
+is($r->{json}{profile}{user}, 'ivan', 'overview: the profile sees the user');
+is($r->{json}{orders}{customer}, 'ivan',
+   'overview: the orders part asked for the profile\'s user');
 
 # -- the rest ------------------------------------------------------------------
 
