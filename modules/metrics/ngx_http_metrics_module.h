@@ -34,6 +34,10 @@
 /* a label value keeps at most this many bytes of what it is made of */
 #define NGX_HTTP_METRICS_VALUE_LEN     256
 
+/* route="value", the value escaped */
+#define NGX_HTTP_METRICS_ROUTE_LEN                                           \
+    (sizeof("route=\"\"") - 1 + MG_PROM_ESCAPED_LEN(NGX_HTTP_METRICS_VALUE_LEN))
+
 /* the label text of a series: up to three escaped values and their names */
 #define NGX_HTTP_METRICS_LABELS_LEN    2560
 
@@ -157,8 +161,7 @@ typedef struct {
     size_t                           len;
     ngx_str_t                        label;
     u_char                           value[NGX_HTTP_METRICS_VALUE_LEN];
-    u_char                           text[sizeof("route=\"\"") - 1
-                                 + MG_PROM_ESCAPED_LEN(NGX_HTTP_METRICS_VALUE_LEN)];
+    u_char                           text[NGX_HTTP_METRICS_ROUTE_LEN];
 } ngx_http_metrics_last_route_t;
 
 
