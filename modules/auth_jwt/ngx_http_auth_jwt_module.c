@@ -8,6 +8,14 @@
 #include "ngx_http_auth_jwt_module.h"
 
 
+/* the results reported for metrics */
+#define NGX_HTTP_AUTH_JWT_OK         1
+#define NGX_HTTP_AUTH_JWT_MISSING    2
+#define NGX_HTTP_AUTH_JWT_INVALID    3
+#define NGX_HTTP_AUTH_JWT_FORBIDDEN  4
+#define NGX_HTTP_AUTH_JWT_ERROR      5
+
+
 static ngx_int_t ngx_http_auth_jwt_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_auth_jwt_parse(ngx_http_request_t *r,
     ngx_http_auth_jwt_ctx_t *ctx);
@@ -150,10 +158,23 @@ ngx_module_t  ngx_http_auth_jwt_module = {
 };
 
 
+/* what the handler decided, for metrics; [0] is the empty name */
+
+static ngx_str_t  ngx_http_auth_jwt_results[] = {
+    ngx_null_string,
+    ngx_string("ok"),
+    ngx_string("missing"),
+    ngx_string("invalid"),
+    ngx_string("forbidden"),
+    ngx_string("error")
+};
+
+
 static ngx_int_t
 ngx_http_auth_jwt_handler(ngx_http_request_t *r)
 {
     ngx_int_t                      rc;
+    ngx_uint_t                     result;
     ngx_http_auth_jwt_ctx_t       *ctx;
     ngx_http_auth_jwt_loc_conf_t  *alcf;
 
@@ -183,6 +204,7 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r)
 
             rc = ngx_http_auth_jwt_answer(r, alcf, NGX_HTTP_UNAUTHORIZED,
                                           NULL);
+            result = NGX_HTTP_AUTH_JWT_MISSING;
             goto done;
         }
 
@@ -198,6 +220,7 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r)
         if (ctx->token.len == 0) {
             rc = ngx_http_auth_jwt_answer(r, alcf, NGX_HTTP_UNAUTHORIZED,
                                           NULL);
+            result = NGX_HTTP_AUTH_JWT_MISSING;
             goto done;
         }
 
@@ -221,6 +244,7 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r)
 
         if (ngx_http_auth_jwt_parse(r, ctx) != NGX_OK) {
             rc = ngx_http_auth_jwt_invalid(r, alcf, ctx->reason);
+            result = NGX_HTTP_AUTH_JWT_INVALID;
             goto done;
         }
     }
@@ -229,6 +253,7 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r)
 
     if (ngx_http_auth_jwt_check_time(r, alcf, ctx) != NGX_OK) {
         rc = ngx_http_auth_jwt_invalid(r, alcf, ctx->reason);
+        result = NGX_HTTP_AUTH_JWT_INVALID;
         goto done;
     }
 
@@ -241,6 +266,7 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r)
 
         if (rc != NGX_OK) {
             rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            result = NGX_HTTP_AUTH_JWT_ERROR;
             goto done;
         }
 
@@ -259,14 +285,26 @@ verified:
         ctx->verified = 1;
         rc = ngx_http_auth_jwt_check_require(r, alcf);
 
+        result = (rc == NGX_OK) ? NGX_HTTP_AUTH_JWT_OK
+                 : (rc == NGX_HTTP_INTERNAL_SERVER_ERROR)
+                   ? NGX_HTTP_AUTH_JWT_ERROR : NGX_HTTP_AUTH_JWT_FORBIDDEN;
+
     } else if (rc == NGX_DECLINED) {
         rc = ngx_http_auth_jwt_invalid(r, alcf, ctx->reason);
+        result = NGX_HTTP_AUTH_JWT_INVALID;
+
+    } else {
+        result = NGX_HTTP_AUTH_JWT_ERROR;
     }
 
 done:
 
     ctx->done = 1;
     ctx->status = rc;
+
+    ngx_http_meshgate_report(r, NGX_HTTP_MESHGATE_AUTH_JWT,
+                             &ngx_http_auth_jwt_results[0],
+                             &ngx_http_auth_jwt_results[result]);
 
     return rc;
 }

@@ -40,6 +40,8 @@ static ngx_int_t ngx_http_limit_redis_start(ngx_http_request_t *r,
     ngx_http_limit_redis_conf_t *lrcf);
 static ngx_int_t ngx_http_limit_redis_decide(ngx_http_request_t *r,
     ngx_http_limit_redis_ctx_t *ctx);
+static void ngx_http_limit_redis_report(ngx_http_request_t *r,
+    ngx_http_limit_redis_ctx_t *ctx, ngx_uint_t local);
 static ngx_int_t ngx_http_limit_redis_headers(ngx_http_request_t *r,
     ngx_http_limit_redis_ctx_t *ctx);
 static ngx_table_elt_t *ngx_http_limit_redis_add_header(
@@ -78,6 +80,23 @@ static ngx_str_t  ngx_http_limit_redis_statuses[] = {
     ngx_string("LOCAL_REJECTED"),
     ngx_string("LOCAL_DELAYED_DRY_RUN"),
     ngx_string("LOCAL_REJECTED_DRY_RUN")
+};
+
+
+/* the same, as each zone's outcome is reported for metrics */
+
+static ngx_str_t  ngx_http_limit_redis_outcomes[] = {
+    ngx_string("passed"),
+    ngx_string("delayed"),
+    ngx_string("rejected"),
+    ngx_string("delayed_dry_run"),
+    ngx_string("rejected_dry_run"),
+    ngx_string("error"),
+    ngx_string("local_passed"),
+    ngx_string("local_delayed"),
+    ngx_string("local_rejected"),
+    ngx_string("local_delayed_dry_run"),
+    ngx_string("local_rejected_dry_run")
 };
 
 
@@ -259,6 +278,8 @@ ngx_http_limit_redis_decide(ngx_http_request_t *r,
         } else {
             ctx->status = NGX_HTTP_LIMIT_REDIS_ERROR;
 
+            ngx_http_limit_redis_report(r, ctx, 0);
+
             if (lrcf->fail == NGX_HTTP_LIMIT_REDIS_FAIL_CLOSED
                 && !lrcf->dry_run)
             {
@@ -307,6 +328,8 @@ ngx_http_limit_redis_decide(ngx_http_request_t *r,
 
     ctx->status = status + local;
 
+    ngx_http_limit_redis_report(r, ctx, local);
+
     /* a dry run stays invisible to clients */
 
     if (lrcf->dry_run) {
@@ -345,6 +368,45 @@ ngx_http_limit_redis_decide(ngx_http_request_t *r,
  * describe the most restrictive zone, Retry-After comes with rejections;
  * the exact formulas are in the README (limit_redis, Headers).
  */
+
+/*
+ * One outcome per zone: the zone's own verdict, so that a request that one
+ * zone rejects counts as rejected in that zone only (it charges none).
+ */
+
+static void
+ngx_http_limit_redis_report(ngx_http_request_t *r,
+    ngx_http_limit_redis_ctx_t *ctx, ngx_uint_t local)
+{
+    ngx_uint_t       i, status, dry_run;
+    mg_gcra_zone_t  *z;
+
+    dry_run = ctx->conf->dry_run;
+
+    for (i = 0; i < ctx->n; i++) {
+        z = &ctx->zones[i];
+
+        if (ctx->status == NGX_HTTP_LIMIT_REDIS_ERROR) {
+            status = NGX_HTTP_LIMIT_REDIS_ERROR;
+
+        } else if (!z->fits) {
+            status = local + (dry_run ? NGX_HTTP_LIMIT_REDIS_REJECTED_DRY_RUN
+                                      : NGX_HTTP_LIMIT_REDIS_REJECTED);
+
+        } else if (z->delay > 0) {
+            status = local + (dry_run ? NGX_HTTP_LIMIT_REDIS_DELAYED_DRY_RUN
+                                      : NGX_HTTP_LIMIT_REDIS_DELAYED);
+
+        } else {
+            status = local + NGX_HTTP_LIMIT_REDIS_PASSED;
+        }
+
+        ngx_http_meshgate_report(r, NGX_HTTP_MESHGATE_LIMIT_REDIS,
+                                 &ctx->limits[i]->zone->name,
+                                 &ngx_http_limit_redis_outcomes[status - 1]);
+    }
+}
+
 
 static ngx_int_t
 ngx_http_limit_redis_headers(ngx_http_request_t *r,
