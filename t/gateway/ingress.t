@@ -51,12 +51,16 @@ my ($hs_key, $hs_jwk) = gen_key('HS256', kid => 'demo-hs256', alg => 'HS256');
 
 my $tls = $t->path('tls');
 mkdir $tls;
-system('openssl', 'req', '-x509', '-newkey', 'ec',
+# quiet: openssl draws its progress on stderr
+open my $stderr, '>&', \*STDERR or die;
+open STDERR, '>', '/dev/null' or die;
+my $made = system('openssl', 'req', '-x509', '-newkey', 'ec',
        '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
        '-subj', '/CN=example.test',
        '-addext', 'subjectAltName=DNS:www.example.test,DNS:api.example.test',
-       '-keyout', "$tls/ingress.key", '-out', "$tls/ingress.crt") == 0
-    or BAIL_OUT('openssl could not make a certificate');
+       '-keyout', "$tls/ingress.key", '-out', "$tls/ingress.crt");
+open STDERR, '>&', $stderr or die;
+$made == 0 or BAIL_OUT('openssl could not make a certificate');
 
 for my $dir ('', 'conf/') {
     $t->write_file("${dir}meshgate/ingress.conf", $ingress);
