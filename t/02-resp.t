@@ -4,42 +4,13 @@
 # builds t/unit/test_resp.c with it and hiredis, whose reply reader reads
 # the encoded commands back, and runs it; its TAP output is this test's
 # output.  Needs no nginx.
-#
-#   CC=clang prove -v t/02-resp.t
-#   MESHGATE_UNIT_CFLAGS="-fsanitize=address,undefined" prove t/02-resp.t
 
 use strict;
 use warnings;
 
-use Cwd qw(abs_path);
-use File::Temp qw(tempdir);
 use FindBin;
+use lib "$FindBin::Bin/lib";
 
-my $root = abs_path("$FindBin::Bin/..");
-my $common = "$root/modules/common";
-my $dir = tempdir('meshgate-unit-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-my $bin = "$dir/test_resp";
+use Meshgate::Unit;
 
-my @cc = split ' ', ($ENV{CC} || 'cc');
-my @cflags = (qw(-std=gnu99 -Wall -Wextra -Wpointer-arith
-                 -Wno-unused-parameter -Werror -g -O1),
-              split(' ', $ENV{MESHGATE_UNIT_CFLAGS} || ''));
-
-my @cmd = (@cc, @cflags, "-I$common", '-o', $bin,
-           "$root/t/unit/test_resp.c", "$common/mg_resp.c", '-lhiredis');
-
-my $out = qx{@{[ join ' ', map { quotemeta } @cmd ]} 2>&1};
-
-if ($? != 0) {
-    print "1..1\n";
-    print "not ok 1 - compile\n";
-    print "# $_\n" for ("@cmd", split /\n/, $out);
-    exit 1;
-}
-
-$| = 1;
-
-# system(), not exec(), so that the temporary directory goes away after
-system($bin);
-
-exit($? == -1 ? 255 : ($? & 127 ? 128 + ($? & 127) : $? >> 8));
+Meshgate::Unit->run('test_resp', ['mg_resp.c'], '-lhiredis');

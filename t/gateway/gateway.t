@@ -21,28 +21,15 @@ $t->need('redis-server', 'Crypt::JWT', 'Crypt::PK::ECC');
 require Meshgate::JWT;
 Meshgate::JWT->import;
 
-my $top = "$FindBin::Bin/../..";
-
 # The example's fixed ports become free ones.  Every port must be found:
 # if the example changes its ports, this test has to change with it.
 my %port_of = (8080 => 'main', 9001 => 'users', 9002 => 'orders',
                9003 => 'products', 9004 => 'reviews', 9005 => 'stock',
                6380 => 'redis');
 
-sub example {
-    my ($name) = @_;
-    open my $f, '<', "$top/conf.d/$name" or die "conf.d/$name: $!\n";
-    my $text = do { local $/; <$f> };
-    my %seen;
-    $text =~ s{127\.0\.0\.1:(\d+)\b}{
-        $port_of{$1} ? do { $seen{$1} = 1; "127.0.0.1:%%PORT_$port_of{$1}%%" }
-                     : "127.0.0.1:$1"
-    }ge;
-    return ($t->substitute($text), \%seen);
-}
 
-my ($gateway, $gseen) = example('gateway.conf');
-my ($backends, $bseen) = example('backends.conf');
+my ($gateway, $gseen) = $t->example('gateway.conf', \%port_of);
+my ($backends, $bseen) = $t->example('backends.conf', \%port_of);
 is_deeply([sort keys %{{ %$gseen, %$bseen }}], [sort keys %port_of],
           'the example uses the expected ports');
 

@@ -24,26 +24,13 @@ $t->need('redis-server', 'curl', 'openssl', 'promtool', 'Crypt::JWT');
 require Meshgate::JWT;
 Meshgate::JWT->import;
 
-my $top = "$FindBin::Bin/../..";
-
 my %port_of = (8080 => 'main', 8443 => 'tls', 9145 => 'metrics',
                9201 => 'web_a', 9202 => 'web_b', 9211 => 'users_a',
                9212 => 'users_b', 9221 => 'orders_a', 6380 => 'redis');
 
-sub example {
-    my ($name) = @_;
-    open my $f, '<', "$top/conf.d/$name" or die "conf.d/$name: $!\n";
-    my $text = do { local $/; <$f> };
-    my %seen;
-    $text =~ s{127\.0\.0\.1:(\d+)\b}{
-        $port_of{$1} ? do { $seen{$1} = 1; "127.0.0.1:%%PORT_$port_of{$1}%%" }
-                     : "127.0.0.1:$1"
-    }ge;
-    return ($t->substitute($text), \%seen);
-}
 
-my ($ingress, $iseen) = example('ingress.conf');
-my ($backends, $bseen) = example('ingress-backends.conf');
+my ($ingress, $iseen) = $t->example('ingress.conf', \%port_of);
+my ($backends, $bseen) = $t->example('ingress-backends.conf', \%port_of);
 is_deeply([sort keys %{{ %$iseen, %$bseen }}], [sort keys %port_of],
           'the example uses the expected ports');
 

@@ -21,28 +21,15 @@ my $t = Meshgate::Test->new(workers => 2);
 $t->need_module_or_skip;
 $t->need('promtool');
 
-my $top = "$FindBin::Bin/../..";
-
 my %port_of = (15006 => 'main', 15001 => 'outbound', 15090 => 'metrics',
                8000 => 'app', 9311 => 'users_a', 9312 => 'users_b',
                9321 => 'orders_a');
 
-sub example {
-    my ($name) = @_;
-    open my $f, '<', "$top/conf.d/$name" or die "conf.d/$name: $!\n";
-    my $text = do { local $/; <$f> };
-    my %seen;
-    $text =~ s{127\.0\.0\.1:(\d+)\b}{
-        $port_of{$1} ? do { $seen{$1} = 1; "127.0.0.1:%%PORT_$port_of{$1}%%" }
-                     : "127.0.0.1:$1"
-    }ge;
-    # the direction map names the listening ports too
-    $text =~ s{^(\s+)(15006|15001)(\s+)}{$1 . $t->port($port_of{$2}) . $3}mge;
-    return ($t->substitute($text), \%seen);
-}
 
-my ($sidecar, $sseen) = example('sidecar.conf');
-my ($backends, $bseen) = example('sidecar-backends.conf');
+my ($sidecar, $sseen) = $t->example('sidecar.conf', \%port_of);
+# the direction map names the listening ports too
+$sidecar =~ s{^(\s+)(15006|15001)(\s+)}{$1 . $t->port($port_of{$2}) . $3}mge;
+my ($backends, $bseen) = $t->example('sidecar-backends.conf', \%port_of);
 is_deeply([sort keys %{{ %$sseen, %$bseen }}], [sort keys %port_of],
           'the example uses the expected ports');
 

@@ -12,63 +12,9 @@
 #include <string.h>
 
 #include "tap.h"
+#include "test_alloc.h"
 #include "mg_json.h"
 #include "mg_json_shape.h"
-
-
-typedef struct test_block_s  test_block_t;
-
-typedef union {
-    long double           ld;
-    long long             ll;
-    void                 *p;
-} test_align_t;
-
-struct test_block_s {
-    test_block_t         *next;
-    test_align_t          data[];
-};
-
-
-static test_block_t  *test_blocks;
-static int            test_fail_alloc;
-
-
-static void *
-test_alloc(void *data, size_t size)
-{
-    test_block_t  *b;
-
-    if (test_fail_alloc) {
-        return NULL;
-    }
-
-    b = malloc(sizeof(test_block_t) + size);
-    if (b == NULL) {
-        abort();
-    }
-
-    b->next = test_blocks;
-    test_blocks = b;
-
-    return b->data;
-}
-
-
-static void
-test_free_all(void)
-{
-    test_block_t  *b;
-
-    while (test_blocks) {
-        b = test_blocks;
-        test_blocks = b->next;
-        free(b);
-    }
-}
-
-
-static mg_allocator_t  test_allocator = { test_alloc, NULL };
 
 
 static int

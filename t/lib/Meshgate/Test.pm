@@ -39,6 +39,10 @@ package Meshgate::Test;
 #   start_redis(password => ..., args => [...], name => 'redis', k => v)
 #       -> port;  stop_redis($port?);  redis_command($port, @cmd) -> reply
 #   need_module_or_skip, need('redis-server', 'Some::Module')
+#   example($file, { 8080 => 'main', ... })  -> ($text, { port => 1, ... })
+#                                conf.d/<file> with each 127.0.0.1:<port>
+#                                of the map on the test's own port of that
+#                                name; also returns the ports it found
 #
 # Substitutions in snippets: %%PORT_<name>%%, %%PREFIX%%, %%MODULE%%.
 #
@@ -287,6 +291,24 @@ sub substitute {
     my $m = $self->{module} // '';
     $text =~ s/%%MODULE%%/$m/g;
     return $text;
+}
+
+sub example {
+    my ($self, $name, $port_of) = @_;
+
+    my $file = dirname(__FILE__) . "/../../../conf.d/$name";
+    open my $f, '<', $file or die "conf.d/$name: $!\n";
+    my $text = do { local $/; <$f> };
+    close $f;
+
+    my %seen;
+    $text =~ s{127\.0\.0\.1:(\d+)\b}{
+        $port_of->{$1}
+            ? do { $seen{$1} = 1; "127.0.0.1:%%PORT_$port_of->{$1}%%" }
+            : "127.0.0.1:$1"
+    }ge;
+
+    return ($self->substitute($text), \%seen);
 }
 
 sub conf_text {
