@@ -95,9 +95,9 @@ ngx_str_t  ngx_http_limit_redis_script = ngx_string(
 /*
  * Fills a request's zone backlogs from its run's part of the reply,
  * element[0] (the count the run charged) to element[n], q the request's
- * place in its run of m requests, and decides the request.  The reply comes from the
- * network: anything but the expected shape, or a verdict other than
- * nginx's own, is an error that the fail mode handles.  Returns
+ * place in its run of m requests, and decides the request.  The reply
+ * comes from the network: anything but the expected shape, or a verdict
+ * other than nginx's own, is an error that the fail mode handles.  Returns
  * NGX_DECLINED when Redis answered the run with an error.
  */
 

@@ -22,9 +22,12 @@
 #include <hiredis/hiredis.h>
 
 
-typedef struct ngx_http_meshgate_redis_server_s  ngx_http_meshgate_redis_server_t;
-typedef struct ngx_http_meshgate_redis_cmd_s     ngx_http_meshgate_redis_cmd_t;
-typedef struct ngx_http_meshgate_redis_script_s  ngx_http_meshgate_redis_script_t;
+typedef struct ngx_http_meshgate_redis_server_s
+    ngx_http_meshgate_redis_server_t;
+typedef struct ngx_http_meshgate_redis_cmd_s
+    ngx_http_meshgate_redis_cmd_t;
+typedef struct ngx_http_meshgate_redis_script_s
+    ngx_http_meshgate_redis_script_t;
 
 
 /*
