@@ -174,9 +174,10 @@ my @r = https('api.example.test', [('/users/x') x 40],
               'Authorization: Bearer ' . token(sub => 'eager'));
 my $passed = grep { $_->{status} == 200 } @r;
 my @limited = grep { $_->{status} == 429 } @r;
-ok($passed >= 21 && $passed <= 25,
+# 21 at once, and one more per 100 ms that the 40 requests take
+ok($passed >= 21 && $passed <= 30,
    "per-user limit: about burst + 1 of 40 at once accepted ($passed)");
-ok(@limited >= 15, 'the others: 429 (' . scalar(@limited) . ')');
+is(scalar(@limited), 40 - $passed, 'the others: 429');
 is($limited[0]{json}{error}, 'too_many_requests', '429: JSON error');
 ok(($limited[0]{headers}{'retry-after'} // 0) >= 1, '429: Retry-After');
 
