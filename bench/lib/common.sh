@@ -51,27 +51,26 @@ bench_init() {
 }
 
 bench_cleanup() {
-    local d pid
+    local d
     for d in "${bench_nginx_dirs[@]}"; do
-        [ -s "$d/nginx.pid" ] || continue
-        pid=$(cat "$d/nginx.pid")
-        kill -QUIT "$pid" 2>/dev/null || continue
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
+        bench_stop "$d/nginx.pid" QUIT
     done
     for d in "${bench_redis_dirs[@]}"; do
-        [ -s "$d/redis.pid" ] || continue
-        pid=$(cat "$d/redis.pid")
-        kill -TERM "$pid" 2>/dev/null || continue
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
+        bench_stop "$d/redis.pid" TERM
     done
+}
+
+# bench_stop PIDFILE SIGNAL: asks the process to stop, kills it after 5 s
+bench_stop() {
+    local pid
+    [ -s "$1" ] || return 0
+    pid=$(cat "$1")
+    kill -"$2" "$pid" 2>/dev/null || return 0
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
 }
 
 # Ports are taken from the kernel's ephemeral range, one at a time, and

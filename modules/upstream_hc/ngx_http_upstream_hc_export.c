@@ -17,6 +17,7 @@
 
 
 #include "ngx_http_upstream_hc_module.h"
+#include "mg_prom.h"
 
 
 typedef struct {
@@ -29,7 +30,6 @@ typedef struct {
 
 static u_char *ngx_http_upstream_hc_labels(u_char *p,
     ngx_http_upstream_hc_group_t *group, ngx_http_upstream_hc_peer_t *peer);
-static u_char *ngx_http_upstream_hc_escape(u_char *p, ngx_str_t *s);
 
 
 #define NGX_HTTP_UPSTREAM_HC_UP                                               \
@@ -83,10 +83,11 @@ ngx_http_upstream_hc_export(ngx_http_request_t *r, ngx_chain_t ***ll,
 
         for (j = 0; j < group->npeers; j++) {
 
-            /* four lines, labels escaped at worst into twice their size */
+            /* four lines, their labels escaped at worst */
 
             size += 4 * (NGX_HTTP_UPSTREAM_HC_LINE
-                         + 2 * (group->name.len + group->peers[j].name.len));
+                         + MG_PROM_ESCAPED_LEN(group->name.len
+                                               + group->peers[j].name.len));
         }
     }
 
@@ -220,46 +221,10 @@ ngx_http_upstream_hc_labels(u_char *p, ngx_http_upstream_hc_group_t *group,
     ngx_http_upstream_hc_peer_t *peer)
 {
     p = ngx_cpymem(p, "{upstream=\"", sizeof("{upstream=\"") - 1);
-    p = ngx_http_upstream_hc_escape(p, &group->name);
+    p += mg_prom_escape(p, group->name.data, group->name.len);
     p = ngx_cpymem(p, "\",peer=\"", sizeof("\",peer=\"") - 1);
-    p = ngx_http_upstream_hc_escape(p, &peer->name);
+    p += mg_prom_escape(p, peer->name.data, peer->name.len);
     *p++ = '"';
-
-    return p;
-}
-
-
-/* a label value: backslash, double quote and line feed are escaped */
-
-static u_char *
-ngx_http_upstream_hc_escape(u_char *p, ngx_str_t *s)
-{
-    u_char  *c, *last;
-
-    last = s->data + s->len;
-
-    for (c = s->data; c < last; c++) {
-        switch (*c) {
-
-        case '\\':
-            *p++ = '\\';
-            *p++ = '\\';
-            break;
-
-        case '"':
-            *p++ = '\\';
-            *p++ = '"';
-            break;
-
-        case '\n':
-            *p++ = '\\';
-            *p++ = 'n';
-            break;
-
-        default:
-            *p++ = *c;
-        }
-    }
 
     return p;
 }

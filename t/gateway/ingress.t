@@ -108,16 +108,6 @@ sub https {
     return wantarray ? @res : $res[0];
 }
 
-sub wait_log {
-    my ($re, $secs) = @_;
-    my $end = time + $secs;
-    while (time < $end) {
-        return 1 if $t->error_log =~ $re;
-        sleep 0.1;
-    }
-    return 0;
-}
-
 # -- plain HTTP -------------------------------------------------------------
 
 my $r = $t->get('/users/me', Host => 'api.example.test');
@@ -192,7 +182,7 @@ is($r->{json}{server}, 'orders-a', 'orders: its server');
 
 my $users_a = '127.0.0.1:' . $t->port('users_a');
 $t->write_file('meshgate/www/users-a/draining', '');
-ok(wait_log(qr/upstream "ingress_users" peer \Q$users_a\E is down/, 8),
+ok($t->wait_for_log(qr/upstream "ingress_users" peer \Q$users_a\E is down/, 8),
    'users-a draining: its health check fails twice, it is down');
 
 %seen = ();
@@ -204,7 +194,7 @@ is_deeply(\%seen, { 'users-b' => 10 }, 'while users-a is down, users-b takes all
     or diag(explain \%seen);
 
 unlink $t->path('meshgate/www/users-a/draining');
-ok(wait_log(qr/upstream "ingress_users" peer \Q$users_a\E is up/, 8),
+ok($t->wait_for_log(qr/upstream "ingress_users" peer \Q$users_a\E is up/, 8),
    'users-a healthy again: it is up');
 
 %seen = ();

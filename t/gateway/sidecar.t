@@ -13,7 +13,6 @@ use lib "$FindBin::Bin/../lib";
 
 use JSON::PP;
 use Test::More;
-use Time::HiRes qw(sleep time);
 
 use Meshgate::Test;
 
@@ -56,16 +55,6 @@ sub call {
     my $r = $t->request('GET', $path, port => $port, headers => \@h);
     $r->{json} = eval { $json->decode($r->{body}) };
     return $r;
-}
-
-sub wait_log {
-    my ($re, $secs) = @_;
-    my $end = time + $secs;
-    while (time < $end) {
-        return 1 if $t->error_log =~ $re;
-        sleep 0.1;
-    }
-    return 0;
 }
 
 # -- inbound ----------------------------------------------------------------
@@ -114,7 +103,7 @@ is_deeply([sort keys %seen], ['users-a', 'users-b'], 'both users servers answer'
 
 my $users_b = '127.0.0.1:' . $t->port('users_b');
 $t->write_file('meshgate/www/users-b/draining', '');
-ok(wait_log(qr/upstream "sidecar_users" peer \Q$users_b\E is down/, 8),
+ok($t->wait_for_log(qr/upstream "sidecar_users" peer \Q$users_b\E is down/, 8),
    'users-b draining: down after two failed checks');
 %seen = ();
 $seen{ call('outbound', '/', Host => 'users.svc')->{json}{server} // 'none' }++
@@ -123,7 +112,7 @@ is_deeply(\%seen, { 'users-a' => 10 }, 'no traffic to users-b while it is down')
     or diag(explain \%seen);
 
 unlink $t->path('meshgate/www/users-b/draining');
-ok(wait_log(qr/upstream "sidecar_users" peer \Q$users_b\E is up/, 8),
+ok($t->wait_for_log(qr/upstream "sidecar_users" peer \Q$users_b\E is up/, 8),
    'users-b healthy: up again');
 
 # -- log and metrics ------------------------------------------------------------

@@ -52,4 +52,21 @@ ok(int cond, const char *fmt, ...)
 }
 
 
+/* a TAP comment line; inline: not every test prints one */
+
+static inline void
+diag(const char *fmt, ...)
+{
+    va_list  ap;
+
+    printf("# ");
+
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+
+    printf("\n");
+}
+
+
 #endif /* _TAP_H_INCLUDED_ */

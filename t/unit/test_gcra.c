@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tap.h"
 #include "mg_gcra.h"
 
 
@@ -22,45 +23,7 @@ typedef struct {
 } test_store_t;
 
 
-static unsigned  test_n;
-static unsigned  test_failed;
 static uint64_t  test_seed = 0x9e3779b97f4a7c15ULL;
-
-
-static void
-ok(int cond, const char *fmt, ...)
-{
-    char     desc[256];
-    va_list  ap;
-
-    test_n++;
-
-    if (!cond) {
-        test_failed++;
-    }
-
-    va_start(ap, fmt);
-    vsnprintf(desc, sizeof(desc), fmt, ap);
-    va_end(ap);
-
-    printf("%s %u - %s\n", cond ? "ok" : "not ok", test_n, desc);
-    fflush(stdout);
-}
-
-
-static void
-diag(const char *fmt, ...)
-{
-    va_list  ap;
-
-    printf("# ");
-
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-
-    printf("\n");
-}
 
 
 static uint64_t

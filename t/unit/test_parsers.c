@@ -17,21 +17,6 @@
 #include "mg_jwt.h"
 
 
-static void
-diag(const char *fmt, ...)
-{
-    va_list  ap;
-
-    printf("# ");
-
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-
-    printf("\n");
-}
-
-
 /* base64url */
 
 
