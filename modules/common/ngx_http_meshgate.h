@@ -101,6 +101,12 @@ ngx_array_t *ngx_http_meshgate_exporters(ngx_http_request_t *r);
 ngx_int_t ngx_http_meshgate_register_variables(ngx_conf_t *cf,
     ngx_http_variable_t *vars);
 
+/*
+ * Whether a non-blocking connect() of c succeeded, once its socket is
+ * ready: NGX_OK, or NGX_ERROR with the error in *err.
+ */
+ngx_int_t ngx_http_meshgate_test_connect(ngx_connection_t *c, ngx_err_t *err);
+
 /* an mg_allocator_t that takes memory from an nginx pool */
 void ngx_http_meshgate_pool_allocator(mg_allocator_t *a, ngx_pool_t *pool);
 

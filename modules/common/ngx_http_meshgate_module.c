@@ -200,3 +200,41 @@ ngx_http_meshgate_register_variables(ngx_conf_t *cf,
 
     return NGX_OK;
 }
+
+
+ngx_int_t
+ngx_http_meshgate_test_connect(ngx_connection_t *c, ngx_err_t *err)
+{
+    int        e;
+    socklen_t  len;
+
+#if (NGX_HAVE_KQUEUE)
+
+    if (ngx_event_flags & NGX_USE_KQUEUE_EVENT) {
+        if (c->write->pending_eof || c->read->pending_eof) {
+            *err = c->write->pending_eof ? c->write->kq_errno
+                                         : c->read->kq_errno;
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+#endif
+
+    e = 0;
+    len = sizeof(int);
+
+    /* a failed non-blocking connect() leaves its error on the socket */
+
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &e, &len) == -1) {
+        e = ngx_socket_errno;
+    }
+
+    if (e) {
+        *err = e;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

@@ -797,36 +797,9 @@ ngx_http_meshgate_redis_internal(ngx_http_meshgate_redis_conn_t *conn,
 static ngx_int_t
 ngx_http_meshgate_redis_test_connect(ngx_connection_t *c)
 {
-    int        err;
-    socklen_t  len;
+    ngx_err_t  err;
 
-#if (NGX_HAVE_KQUEUE)
-
-    if (ngx_event_flags & NGX_USE_KQUEUE_EVENT)  {
-        if (c->write->pending_eof || c->read->pending_eof) {
-            err = c->write->pending_eof ? c->write->kq_errno
-                                        : c->read->kq_errno;
-
-            (void) ngx_connection_error(c, err,
-                                    "kevent() reported that connect() failed");
-            return NGX_ERROR;
-        }
-
-        return NGX_OK;
-    }
-
-#endif
-
-    err = 0;
-    len = sizeof(int);
-
-    /* a failed non-blocking connect() leaves its error on the socket */
-
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len) == -1) {
-        err = ngx_socket_errno;
-    }
-
-    if (err) {
+    if (ngx_http_meshgate_test_connect(c, &err) != NGX_OK) {
         (void) ngx_connection_error(c, err, "connect() failed");
         return NGX_ERROR;
     }

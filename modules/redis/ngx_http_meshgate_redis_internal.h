@@ -18,6 +18,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "ngx_http_meshgate.h"
 #include "ngx_http_meshgate_redis.h"
 
 

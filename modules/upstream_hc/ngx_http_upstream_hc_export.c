@@ -21,6 +21,7 @@
 
 
 typedef struct {
+    ngx_str_t                      labels;
     ngx_uint_t                     up;
     ngx_uint_t                     fails;
     uint64_t                       npass;
@@ -28,8 +29,11 @@ typedef struct {
 } ngx_http_upstream_hc_stats_t;
 
 
-static u_char *ngx_http_upstream_hc_labels(u_char *p,
-    ngx_http_upstream_hc_group_t *group, ngx_http_upstream_hc_peer_t *peer);
+static ngx_int_t ngx_http_upstream_hc_labels(ngx_pool_t *pool,
+    ngx_str_t *labels, ngx_http_upstream_hc_group_t *group,
+    ngx_http_upstream_hc_peer_t *peer);
+static u_char *ngx_http_upstream_hc_sample(u_char *p, char *name,
+    ngx_http_upstream_hc_stats_t *st);
 
 
 #define NGX_HTTP_UPSTREAM_HC_UP                                               \
@@ -71,7 +75,18 @@ ngx_http_upstream_hc_export(ngx_http_request_t *r, ngx_chain_t ***ll,
 
     groups = hmcf->groups.elts;
 
-    /* a snapshot first, under the lock, then the text without it */
+    n = 0;
+
+    for (i = 0; i < hmcf->groups.nelts; i++) {
+        n += groups[i]->npeers;
+    }
+
+    stats = ngx_palloc(r->pool, n * sizeof(ngx_http_upstream_hc_stats_t));
+    if (stats == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* each peer shown once, its labels escaped once for all its lines */
 
     n = 0;
     size = sizeof(NGX_HTTP_UPSTREAM_HC_UP) + sizeof(NGX_HTTP_UPSTREAM_HC_TOTAL)
@@ -79,22 +94,29 @@ ngx_http_upstream_hc_export(ngx_http_request_t *r, ngx_chain_t ***ll,
 
     for (i = 0; i < hmcf->groups.nelts; i++) {
         group = groups[i];
-        n += group->npeers;
 
         for (j = 0; j < group->npeers; j++) {
+            peer = &group->peers[j];
 
-            /* four lines, their labels escaped at worst */
+            if (peer->duplicate) {
+                continue;
+            }
 
-            size += 4 * (NGX_HTTP_UPSTREAM_HC_LINE
-                         + MG_PROM_ESCAPED_LEN(group->name.len
-                                               + group->peers[j].name.len));
+            st = &stats[n++];
+
+            if (ngx_http_upstream_hc_labels(r->pool, &st->labels, group, peer)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            /* four lines */
+
+            size += 4 * (NGX_HTTP_UPSTREAM_HC_LINE + st->labels.len);
         }
     }
 
-    stats = ngx_palloc(r->pool, n * sizeof(ngx_http_upstream_hc_stats_t));
-    if (stats == NULL) {
-        return NGX_ERROR;
-    }
+    /* a snapshot, under the lock, then the text without it */
 
     st = stats;
 
@@ -105,6 +127,10 @@ ngx_http_upstream_hc_export(ngx_http_request_t *r, ngx_chain_t ***ll,
 
         for (j = 0; j < group->npeers; j++) {
             peer = &group->peers[j];
+
+            if (peer->duplicate) {
+                continue;
+            }
 
             st->up = !peer->peer->down;
             st->fails = 0;
@@ -130,71 +156,33 @@ ngx_http_upstream_hc_export(ngx_http_request_t *r, ngx_chain_t ***ll,
         return NGX_ERROR;
     }
 
-    p = b->last;
-
-    p = ngx_cpymem(p, NGX_HTTP_UPSTREAM_HC_UP,
+    p = ngx_cpymem(b->last, NGX_HTTP_UPSTREAM_HC_UP,
                    sizeof(NGX_HTTP_UPSTREAM_HC_UP) - 1);
 
-    for (i = 0, st = stats; i < hmcf->groups.nelts; i++) {
-        group = groups[i];
-
-        for (j = 0; j < group->npeers; j++, st++) {
-            peer = &group->peers[j];
-
-            if (peer->duplicate) {
-                continue;
-            }
-
-            p = ngx_cpymem(p, "meshgate_upstream_peer_up",
-                           sizeof("meshgate_upstream_peer_up") - 1);
-            p = ngx_http_upstream_hc_labels(p, group, peer);
-            p = ngx_sprintf(p, "} %ui\n", st->up);
-        }
+    for (st = stats; st < stats + n; st++) {
+        p = ngx_http_upstream_hc_sample(p, "meshgate_upstream_peer_up", st);
+        p = ngx_sprintf(p, "} %ui\n", st->up);
     }
 
     p = ngx_cpymem(p, NGX_HTTP_UPSTREAM_HC_TOTAL,
                    sizeof(NGX_HTTP_UPSTREAM_HC_TOTAL) - 1);
 
-    for (i = 0, st = stats; i < hmcf->groups.nelts; i++) {
-        group = groups[i];
+    for (st = stats; st < stats + n; st++) {
+        p = ngx_http_upstream_hc_sample(p, "meshgate_health_checks_total", st);
+        p = ngx_sprintf(p, ",result=\"pass\"} %uL\n", st->npass);
 
-        for (j = 0; j < group->npeers; j++, st++) {
-            peer = &group->peers[j];
-
-            if (peer->duplicate) {
-                continue;
-            }
-
-            p = ngx_cpymem(p, "meshgate_health_checks_total",
-                           sizeof("meshgate_health_checks_total") - 1);
-            p = ngx_http_upstream_hc_labels(p, group, peer);
-            p = ngx_sprintf(p, ",result=\"pass\"} %uL\n", st->npass);
-
-            p = ngx_cpymem(p, "meshgate_health_checks_total",
-                           sizeof("meshgate_health_checks_total") - 1);
-            p = ngx_http_upstream_hc_labels(p, group, peer);
-            p = ngx_sprintf(p, ",result=\"fail\"} %uL\n", st->nfail);
-        }
+        p = ngx_http_upstream_hc_sample(p, "meshgate_health_checks_total", st);
+        p = ngx_sprintf(p, ",result=\"fail\"} %uL\n", st->nfail);
     }
 
     p = ngx_cpymem(p, NGX_HTTP_UPSTREAM_HC_FAILS,
                    sizeof(NGX_HTTP_UPSTREAM_HC_FAILS) - 1);
 
-    for (i = 0, st = stats; i < hmcf->groups.nelts; i++) {
-        group = groups[i];
-
-        for (j = 0; j < group->npeers; j++, st++) {
-            peer = &group->peers[j];
-
-            if (peer->duplicate) {
-                continue;
-            }
-
-            p = ngx_cpymem(p, "meshgate_upstream_peer_health_fails",
-                           sizeof("meshgate_upstream_peer_health_fails") - 1);
-            p = ngx_http_upstream_hc_labels(p, group, peer);
-            p = ngx_sprintf(p, "} %ui\n", st->fails);
-        }
+    for (st = stats; st < stats + n; st++) {
+        p = ngx_http_upstream_hc_sample(p,
+                                        "meshgate_upstream_peer_health_fails",
+                                        st);
+        p = ngx_sprintf(p, "} %ui\n", st->fails);
     }
 
     b->last = p;
@@ -216,15 +204,40 @@ ngx_http_upstream_hc_export(ngx_http_request_t *r, ngx_chain_t ***ll,
 
 /* {upstream="...",peer="..." without the closing brace */
 
-static u_char *
-ngx_http_upstream_hc_labels(u_char *p, ngx_http_upstream_hc_group_t *group,
-    ngx_http_upstream_hc_peer_t *peer)
+static ngx_int_t
+ngx_http_upstream_hc_labels(ngx_pool_t *pool, ngx_str_t *labels,
+    ngx_http_upstream_hc_group_t *group, ngx_http_upstream_hc_peer_t *peer)
 {
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, sizeof("{upstream=\"\",peer=\"\"") - 1
+                          + MG_PROM_ESCAPED_LEN(group->name.len
+                                                + peer->name.len));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    labels->data = p;
+
     p = ngx_cpymem(p, "{upstream=\"", sizeof("{upstream=\"") - 1);
     p += mg_prom_escape(p, group->name.data, group->name.len);
     p = ngx_cpymem(p, "\",peer=\"", sizeof("\",peer=\"") - 1);
     p += mg_prom_escape(p, peer->name.data, peer->name.len);
     *p++ = '"';
 
-    return p;
+    labels->len = p - labels->data;
+
+    return NGX_OK;
+}
+
+
+/* a sample's name and labels, up to its own labels or closing brace */
+
+static u_char *
+ngx_http_upstream_hc_sample(u_char *p, char *name,
+    ngx_http_upstream_hc_stats_t *st)
+{
+    p = ngx_cpymem(p, name, ngx_strlen(name));
+
+    return ngx_cpymem(p, st->labels.data, st->labels.len);
 }

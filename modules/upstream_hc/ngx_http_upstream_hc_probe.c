@@ -73,8 +73,6 @@ static void ngx_http_upstream_hc_tick(ngx_event_t *ev);
 static void ngx_http_upstream_hc_start(ngx_http_upstream_hc_main_conf_t *hmcf,
     ngx_http_upstream_hc_check_t *check, ngx_http_upstream_hc_peer_t *peer);
 static void ngx_http_upstream_hc_handler(ngx_event_t *ev);
-static ngx_int_t ngx_http_upstream_hc_test_connect(ngx_connection_t *c,
-    ngx_err_t *err);
 static ngx_int_t ngx_http_upstream_hc_send(
     ngx_http_upstream_hc_probe_t *probe);
 static ngx_int_t ngx_http_upstream_hc_read(
@@ -306,7 +304,7 @@ ngx_http_upstream_hc_handler(ngx_event_t *ev)
 
     if (probe->state == NGX_HTTP_UPSTREAM_HC_CONNECTING) {
 
-        if (ngx_http_upstream_hc_test_connect(c, &err) != NGX_OK) {
+        if (ngx_http_meshgate_test_connect(c, &err) != NGX_OK) {
             ngx_log_error(NGX_LOG_ERR, c->log, err, "connect() to %V failed",
                           &probe->name);
 
@@ -363,42 +361,6 @@ ngx_http_upstream_hc_handler(ngx_event_t *ev)
     }
 
     /* NGX_DONE: the probe is finished and gone */
-}
-
-
-static ngx_int_t
-ngx_http_upstream_hc_test_connect(ngx_connection_t *c, ngx_err_t *err)
-{
-    int        e;
-    socklen_t  len;
-
-#if (NGX_HAVE_KQUEUE)
-
-    if (ngx_event_flags & NGX_USE_KQUEUE_EVENT) {
-        if (c->write->pending_eof || c->read->pending_eof) {
-            *err = c->write->pending_eof ? c->write->kq_errno
-                                         : c->read->kq_errno;
-            return NGX_ERROR;
-        }
-
-        return NGX_OK;
-    }
-
-#endif
-
-    e = 0;
-    len = sizeof(int);
-
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &e, &len) == -1) {
-        e = ngx_socket_errno;
-    }
-
-    if (e) {
-        *err = e;
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
 }
 
 
