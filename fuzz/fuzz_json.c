@@ -8,6 +8,12 @@
  * promises and put through the accessors, each writing into a buffer that
  * is exactly as long as promised, so that ASan sees any overrun.  The
  * compact form of the top-level value must parse again to as many tokens.
+ *
+ * Tokens are allocated as a first pass counts them: the array is exactly
+ * as long as the tokens of an accepted text (ASan sees a parser that
+ * writes past what was counted, for any text), and MG_JSON_VALIDATE,
+ * which keeps no tokens, must come to the same verdict, the same error
+ * and the same number of values.
  */
 
 
@@ -22,6 +28,62 @@
 
 #define fuzz_space(c)                                                        \
     ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
+
+
+/* the size of the first block a parse asks for: its tokens */
+
+static size_t  fuzz_first, fuzz_allocs;
+
+
+static void *
+fuzz_json_alloc(void *data, size_t size)
+{
+    if (fuzz_allocs++ == 0) {
+        fuzz_first = size;
+    }
+
+    return fuzz_alloc(data, size);
+}
+
+
+static mg_allocator_t  fuzz_json_allocator = { fuzz_json_alloc, NULL };
+
+
+/*
+ * Validating alone: what the tokens would have said, except that only
+ * they can find duplicate names (a text refused for one may be valid, or
+ * refused later for something else).
+ */
+
+static void
+fuzz_validate(const uint8_t *data, size_t size, unsigned options,
+    uint32_t max_toks, unsigned max_depth, int rc, const char *err,
+    uint32_t ntoks)
+{
+    int          vrc;
+    mg_json_t    v;
+    const char  *verr;
+
+    verr = NULL;
+
+    vrc = mg_json_parse(&v, data, size, MG_JSON_VALIDATE, max_toks,
+                        max_depth, &fuzz_allocator, &verr);
+
+    fuzz_assert(v.toks == NULL);
+
+    if (rc == 0) {
+        fuzz_assert(vrc == 0 && v.ntoks == ntoks);
+        return;
+    }
+
+    if ((options & MG_JSON_UNIQUE_KEYS)
+        && strcmp(err, "duplicate member name") == 0)
+    {
+        return;
+    }
+
+    fuzz_assert(vrc == -1 && verr != NULL && strcmp(verr, err) == 0);
+}
 
 
 static void
@@ -182,9 +244,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size--;
 
     err = NULL;
+    fuzz_allocs = 0;
+    fuzz_first = 0;
 
     rc = mg_json_parse(&js, data, size, options, max_toks, max_depth,
-                       &fuzz_allocator, &err);
+                       &fuzz_json_allocator, &err);
+
+    fuzz_validate(data, size, options, max_toks, max_depth, rc, err,
+                  js.ntoks);
 
     if (rc != 0) {
         fuzz_assert(rc == -1 && err != NULL && err[0] != '\0');
@@ -192,6 +259,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     fuzz_assert(js.ntoks >= 1 && js.ntoks <= max_toks);
+    fuzz_assert(fuzz_first == js.ntoks * sizeof(mg_json_tok_t));
     fuzz_assert(js.ntoks <= size / 2 + 1);
     fuzz_assert(js.toks[0].next == js.ntoks);
 

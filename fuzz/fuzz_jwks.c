@@ -6,9 +6,11 @@
  * tried with every algorithm on a fixed signing input, with signatures
  * taken from the input itself: of the exact length the algorithm wants,
  * and of a length that depends on the input.  Besides the sanitizers'
- * findings, it aborts when a key breaks its documented shape, when
- * verification claims an internal failure (it only may on allocation
- * failures), and when OpenSSL's error queue is left non-empty.
+ * findings, it aborts when a key breaks its documented shape or is weaker
+ * than RFC 7518 allows (an HMAC key shorter than the hash it is used with,
+ * an RSA modulus under 2048 bits), when verification claims an internal
+ * failure (it only may on allocation failures), and when OpenSSL's error
+ * queue is left non-empty.
  */
 
 
@@ -24,6 +26,8 @@
 
 
 static void fuzz_check_key(const mg_jwk_t *key);
+static int fuzz_hmac_fits(const mg_jwk_t *key, mg_jwt_alg_e alg,
+    size_t need);
 static void fuzz_verify(const mg_jwk_t *key, const uint8_t *data,
     size_t size);
 
@@ -45,6 +49,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         if (jwks.skipped != 0 && memchr(jwks.skip_reason, '\0',
                                         sizeof(jwks.skip_reason)) == NULL)
+        {
+            abort();
+        }
+
+        if (jwks.weak > jwks.skipped
+            || (jwks.weak != 0
+                && (memchr(jwks.weak_reason, '\0', sizeof(jwks.weak_reason))
+                    == NULL
+                    || strncmp(jwks.weak_reason, "key ", 4) != 0)))
         {
             abort();
         }
@@ -81,15 +94,20 @@ fuzz_check_key(const mg_jwk_t *key)
     switch (key->kty) {
 
     case MG_JWK_OCT:
-        if (key->secret.data == NULL || key->secret.len == 0
-            || key->pkey != NULL || key->crv != MG_JWK_CRV_NONE)
+        if (key->secret.data == NULL || key->pkey != NULL
+            || key->crv != MG_JWK_CRV_NONE
+            || !fuzz_hmac_fits(key, MG_JWT_HS256, 32)
+            || !fuzz_hmac_fits(key, MG_JWT_HS384, 48)
+            || !fuzz_hmac_fits(key, MG_JWT_HS512, 64))
         {
             abort();
         }
         break;
 
     case MG_JWK_RSA:
-        if (key->pkey == NULL || key->crv != MG_JWK_CRV_NONE) {
+        if (key->pkey == NULL || key->crv != MG_JWK_CRV_NONE
+            || EVP_PKEY_get_bits(key->pkey) < 2048)
+        {
             abort();
         }
         break;
@@ -118,6 +136,30 @@ fuzz_check_key(const mg_jwk_t *key)
     if (key->alg != MG_JWT_ALG_UNKNOWN && !mg_jwk_fits(key, key->alg)) {
         abort();
     }
+}
+
+
+/*
+ * Whether an oct key fits alg as RFC 7518 wants: of its own alg, if any,
+ * and at least need bytes long; a key of that alg must be that long.
+ */
+
+static int
+fuzz_hmac_fits(const mg_jwk_t *key, mg_jwt_alg_e alg, size_t need)
+{
+    int  own;
+
+    own = (key->alg == MG_JWT_ALG_UNKNOWN || key->alg == alg);
+
+    if (key->alg == alg && key->secret.len < need) {
+        return 0;
+    }
+
+    if (key->alg == MG_JWT_ALG_UNKNOWN && key->secret.len < 32) {
+        return 0;
+    }
+
+    return mg_jwk_fits(key, alg) == (own && key->secret.len >= need);
 }
 
 

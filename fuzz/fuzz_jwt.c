@@ -11,9 +11,12 @@
  *
  * For an accepted token, everything mg_jwt.h promises is checked, and every
  * value of the header and claims set goes through mg_jwt_value() and
- * mg_json_compact() into a buffer exactly as long as the token says it
- * needs, so that ASan sees any overrun; lookups are done along every path
- * of up to three names.
+ * mg_json_compact() into a buffer exactly as long as mg_jwt_value_size()
+ * and the token say it needs, so that ASan sees any overrun; no value
+ * holds a control character other than HT, and an array's value splits
+ * at its commas into exactly its elements, each rendered on its own with
+ * "," and "%" escaped; lookups are done along every path of up to three
+ * names.
  */
 
 
@@ -25,6 +28,80 @@
 #include "mg_jwt.h"
 
 #include "fuzz.h"
+
+
+/* no header value may carry these */
+
+static void
+fuzz_no_ctl(const unsigned char *p, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        fuzz_assert((p[i] >= 0x20 || p[i] == '\t') && p[i] != 0x7f);
+    }
+}
+
+
+/* the n bytes of out, the value of array i, are its elements, escaped */
+
+static void
+fuzz_array(const mg_json_t *js, uint32_t i, const unsigned char *out,
+    size_t n)
+{
+    size_t                m, j;
+    uint32_t              k, e;
+    unsigned char        *el;
+    const unsigned char  *p, *q, *end, *last;
+    const mg_json_tok_t  *t;
+
+    t = &js->toks[i];
+    p = out;
+    last = out + n;
+    k = i + 1;
+
+    if (t->size == 0) {
+        fuzz_assert(n == 0);
+        return;
+    }
+
+    for (e = 0; e < t->size; e++) {
+        end = memchr(p, ',', last - p);
+
+        if (end == NULL) {
+            end = last;
+        }
+
+        /* the last element ends the value, the others at a comma */
+
+        fuzz_assert((e == t->size - 1) == (end == last));
+
+        el = fuzz_malloc(js->toks[k].end - js->toks[k].start);
+
+        m = (js->toks[k].type == MG_JSON_ARRAY) ? mg_json_compact(js, k, el)
+                                                : mg_jwt_value(js, k, el);
+        q = p;
+
+        for (j = 0; j < m; j++) {
+            if (el[j] == ',' || el[j] == '%') {
+                fuzz_assert(end - q >= 3 && q[0] == '%' && q[1] == '2'
+                            && q[2] == (el[j] == ',' ? 'C' : '5'));
+                q += 3;
+
+            } else {
+                fuzz_assert(q < end && *q == el[j]);
+                q++;
+            }
+        }
+
+        fuzz_assert(q == end);
+
+        free(el);
+
+        p = (end < last) ? end + 1 : last;
+        k = js->toks[k].next;
+    }
+}
 
 
 static void
@@ -40,11 +117,18 @@ fuzz_values(const mg_json_t *js)
 
         fuzz_assert(!(t->flags & MG_JSON_CTL));
 
-        room = t->end - t->start;
+        room = mg_jwt_value_size(js, i);
+        fuzz_assert(room >= (size_t) (t->end - t->start));
+
         dst = fuzz_malloc(room);
 
         n = mg_jwt_value(js, i, dst);
         fuzz_assert(n <= room);
+        fuzz_no_ctl(dst, n);
+
+        if (t->type == MG_JSON_ARRAY) {
+            fuzz_array(js, i, dst, n);
+        }
 
         if (t->type == MG_JSON_NULL) {
             fuzz_assert(n == 0);
@@ -57,7 +141,8 @@ fuzz_values(const mg_json_t *js)
         }
 
         n = mg_json_compact(js, i, dst);
-        fuzz_assert(n <= room);
+        fuzz_assert(n <= (size_t) (t->end - t->start));
+        fuzz_no_ctl(dst, n);
 
         free(dst);
     }

@@ -9,9 +9,15 @@
  *    encoder's size must be what it writes, and the reader must find the
  *    same arguments, with nothing left over.
  *
- * 2. The raw input is fed to a reader in pieces, and replies are taken
- *    until there are none or the reader fails, as the client does with
- *    what it receives from Redis; every reply is walked (the client's
+ * 2. As the client reads what it receives from Redis: the input, after
+ *    five bytes that pick the bounds of the replies and the size of the
+ *    pieces, goes through mg_resp_read(), and what it accepts through a
+ *    hiredis reader, reply by reply.  When mg_resp_read() finds the end
+ *    of a reply, hiredis must read exactly one reply from the same bytes,
+ *    within the bounds (no array longer, no deeper, no string larger, no
+ *    more bytes); until then, none; hiredis never fails on what
+ *    mg_resp_read() accepted; and an error stops the connection before
+ *    hiredis sees the bad bytes.  Every reply is walked (the client's
  *    callers read them) and freed.  This needs hiredis (-lhiredis).
  */
 
@@ -34,45 +40,6 @@
 /* piece sizes for feeding: whole, and small enough to split every token */
 
 static const size_t  fuzz_pieces[] = { (size_t) -1, 1, 2, 3, 7, 64 };
-
-
-static void
-fuzz_walk(redisReply *reply, unsigned depth)
-{
-    size_t  i;
-
-    fuzz_assert(depth < 64);
-
-    switch (reply->type) {
-
-    case REDIS_REPLY_STRING:
-    case REDIS_REPLY_STATUS:
-    case REDIS_REPLY_ERROR:
-        fuzz_assert(reply->str != NULL);
-
-        /* the reader terminates strings; callers may rely on it */
-
-        fuzz_assert(reply->str[reply->len] == '\0');
-        break;
-
-    case REDIS_REPLY_ARRAY:
-        fuzz_assert(reply->elements == 0 || reply->element != NULL);
-
-        for (i = 0; i < reply->elements; i++) {
-            fuzz_assert(reply->element[i] != NULL);
-            fuzz_walk(reply->element[i], depth + 1);
-        }
-
-        break;
-
-    case REDIS_REPLY_INTEGER:
-    case REDIS_REPLY_NIL:
-        break;
-
-    default:
-        abort();
-    }
-}
 
 
 static void
@@ -173,41 +140,130 @@ fuzz_roundtrip(const uint8_t *data, size_t size)
 }
 
 
+/* a reply within the bounds it was read with */
+
 static void
-fuzz_replies(const uint8_t *data, size_t size)
+fuzz_bounded(redisReply *reply, unsigned depth,
+    const mg_resp_limits_t *limits)
 {
-    void         *r;
-    size_t        piece, off, n;
-    redisReader  *reader;
+    size_t  i;
 
-    /* the first byte picks how the bytes arrive, as recv() cuts them */
+    switch (reply->type) {
 
-    piece = size ? (size_t) data[0] % 17 + 1 : 1;
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+    case REDIS_REPLY_ERROR:
+        fuzz_assert(reply->str != NULL);
+        fuzz_assert(reply->str[reply->len] == '\0');
+        fuzz_assert(reply->len < limits->size);
+        break;
+
+    case REDIS_REPLY_ARRAY:
+        fuzz_assert(depth < limits->depth);
+        fuzz_assert(reply->elements <= limits->elements);
+        fuzz_assert(reply->elements == 0 || reply->element != NULL);
+
+        for (i = 0; i < reply->elements; i++) {
+            fuzz_assert(reply->element[i] != NULL);
+            fuzz_bounded(reply->element[i], depth + 1, limits);
+        }
+
+        break;
+
+    case REDIS_REPLY_INTEGER:
+    case REDIS_REPLY_NIL:
+        break;
+
+    default:
+        abort();
+    }
+}
+
+
+static void
+fuzz_framed(const uint8_t *data, size_t size)
+{
+    int                rc;
+    void              *r;
+    size_t             piece, off, n, left, used, bytes;
+    redisReader       *reader;
+    const uint8_t     *p;
+    mg_resp_limits_t   limits;
+    mg_resp_reader_t   rd;
+
+    if (size < 5) {
+        return;
+    }
+
+    /* depths past MG_RESP_MAX_DEPTH check that they are narrowed */
+
+    limits.size = (size_t) data[0] << 8 | data[1];
+    limits.elements = (size_t) data[2] * 4;
+    limits.depth = data[3] % (MG_RESP_MAX_DEPTH + 3);
+    piece = data[4] % 17 + 1;
+
+    data += 5;
+    size -= 5;
+
+    mg_resp_reader_init(&rd, &limits);
+
+    fuzz_assert(rd.limits.depth <= MG_RESP_MAX_DEPTH);
 
     reader = redisReaderCreate();
     fuzz_assert(reader != NULL);
 
+    bytes = 0;
+
     for (off = 0; off < size; off += n) {
         n = size - off < piece ? size - off : piece;
 
-        fuzz_assert(redisReaderFeed(reader, (const char *) data + off, n)
-                    == REDIS_OK);
+        p = data + off;
+        left = n;
 
-        for ( ;; ) {
-            if (redisReaderGetReply(reader, &r) != REDIS_OK) {
+        while (left) {
+            rc = mg_resp_read(&rd, p, left, &used);
 
-                /* a protocol error: the client drops the connection */
+            fuzz_assert(used <= left);
 
-                fuzz_assert(reader->err != 0);
+            if (rc == MG_RESP_ERROR) {
+                fuzz_assert(rd.error != NULL);
+
+                /* the client drops the connection */
+
                 goto done;
             }
 
-            if (r == NULL) {
+            bytes += used;
+            fuzz_assert(bytes <= limits.size);
+
+            fuzz_assert(redisReaderFeed(reader, (const char *) p, used)
+                        == REDIS_OK);
+
+            p += used;
+            left -= used;
+
+            fuzz_assert(redisReaderGetReply(reader, &r) == REDIS_OK);
+
+            if (rc == MG_RESP_AGAIN) {
+                fuzz_assert(left == 0);
+                fuzz_assert(r == NULL);
                 break;
             }
 
-            fuzz_walk(r, 0);
+            /* MG_RESP_OK: one reply, all of it, nothing more */
+
+            fuzz_assert(r != NULL);
+            fuzz_bounded(r, 0, &rd.limits);
             freeReplyObject(r);
+
+            fuzz_assert(redisReaderGetReply(reader, &r) == REDIS_OK);
+            fuzz_assert(r == NULL);
+            fuzz_assert(reader->pos == reader->len);
+
+            /* the next reply, as for the next command */
+
+            mg_resp_reader_init(&rd, &limits);
+            bytes = 0;
         }
     }
 
@@ -221,7 +277,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_roundtrip(data, size);
-    fuzz_replies(data, size);
+    fuzz_framed(data, size);
 
     return 0;
 }

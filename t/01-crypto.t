@@ -296,7 +296,9 @@ if (@ed448 == 3 && $? == 0) {
     $h->{alg} = 'RS256';
     my $rsa_rs256 = put(json($h));
 
-    my $oct = put(json({ kty => 'oct', k => b64u('secret') }));
+    my $oct = put(json({ kty => 'oct', k => b64u(random_bytes(64)) }));
+    my $oct40 = put(json({ kty => 'oct', k => b64u(random_bytes(40)) }));
+    my $oct48 = put(json({ kty => 'oct', k => b64u(random_bytes(48)) }));
 
     my @fits = (
         [0, 'HS256', $rsa_jwk, 'HS256 does not fit an RSA key'],
@@ -314,6 +316,11 @@ if (@ed448 == 3 && $? == 0) {
         [1, 'RS256', $rsa_rs256, 'RS256 fits a key with alg RS256'],
         [1, 'PS512', $rsa_jwk, 'PS512 fits an RSA key without alg'],
         [1, 'HS512', $oct, 'HS512 fits an oct key'],
+        [1, 'HS256', $oct40, 'HS256 fits a 40-byte oct key'],
+        [0, 'HS384', $oct40, 'HS384 does not fit a 40-byte oct key'],
+        [0, 'HS512', $oct40, 'HS512 does not fit a 40-byte oct key'],
+        [1, 'HS384', $oct48, 'HS384 fits a 48-byte oct key'],
+        [0, 'HS512', $oct48, 'HS512 does not fit a 48-byte oct key'],
         [1, 'ES384', $p384, 'ES384 fits a P-384 key'],
         [1, 'ES512', $ec{ES512}{jwk}, 'ES512 fits a P-521 key'],
         [1, 'EdDSA', $ed_jwk, 'EdDSA fits an Ed25519 key'],
@@ -331,6 +338,7 @@ if (@ed448 == 3 && $? == 0) {
 {
     my $ec_pub = jwk_hash($ec{ES256}{key});
 
+    # skipped is "N" or "N/W": N keys left out, W of them as weak
     my $jwks = sub {
         my ($name, $rc, $n, $skipped, $text, @keys) = @_;
         my $doc = '{"keys":[' . join(',', map { ref $_ ? json($_) : $_ }
@@ -411,10 +419,66 @@ if (@ed448 == 3 && $? == 0) {
             '"alg" is not a supported signature algorithm',
             { %{jwk_hash($rsa)}, alg => 'RSA-OAEP' });
 
-    $jwks->('rsa-512-bits', 0, 0, 1,
-            'RSA modulus of 512 bits is not within 1024..16384',
+    $jwks->('rsa-512-bits', 0, 0, '1/1',
+            'RSA modulus of 512 bits, shorter than the 2048 RFC 7518 requires',
             { kty => 'RSA', e => 'AQAB',
               n => b64u("\xc5" . random_bytes(62) . "\x01") });
+
+    # RFC 7518: RSA keys of 2048 bits or more, HMAC keys as long as the hash
+    my $rsa1024 = Crypt::PK::RSA->new->generate_key(128, 65537);
+
+    $jwks->('rsa-1024-bits', 0, 0, '1/1',
+            'key 0 (kid "old"): RSA modulus of 1024 bits, shorter than',
+            { %{jwk_hash($rsa1024)}, kid => 'old' });
+
+    $jwks->('rsa-2047-bits', 0, 0, '1/1',
+            'RSA modulus of 2047 bits',
+            { kty => 'RSA', e => 'AQAB',
+              n => b64u("\x7f" . random_bytes(254) . "\x01") });
+
+    $jwks->('rsa-2048-bits', 0, 1, 0, '-', { %{jwk_hash($rsa)} });
+
+    $jwks->('oct-1-byte', 0, 0, '1/1',
+            'key 0: oct key of 1 bytes, shorter than the 32 RFC 7518 requires',
+            { kty => 'oct', k => b64u('k') });
+
+    $jwks->('oct-31-bytes', 0, 0, '1/1',
+            'key 0 (kid "h"): oct key of 31 bytes, shorter than the 32',
+            { kty => 'oct', kid => 'h', k => b64u(random_bytes(31)) });
+
+    $jwks->('oct-32-bytes', 0, 1, 0, '-',
+            { kty => 'oct', k => b64u(random_bytes(32)) });
+
+    $jwks->('oct-32-bytes-hs256', 0, 1, 0, '-',
+            { kty => 'oct', alg => 'HS256', k => b64u(random_bytes(32)) });
+
+    $jwks->('oct-47-bytes-hs384', 0, 0, '1/1',
+            'oct key of 47 bytes, shorter than the 48 RFC 7518 requires '
+            . 'for HS384',
+            { kty => 'oct', alg => 'HS384', k => b64u(random_bytes(47)) });
+
+    $jwks->('oct-48-bytes-hs384', 0, 1, 0, '-',
+            { kty => 'oct', alg => 'HS384', k => b64u(random_bytes(48)) });
+
+    $jwks->('oct-63-bytes-hs512', 0, 0, '1/1',
+            'shorter than the 64 RFC 7518 requires for HS512',
+            { kty => 'oct', alg => 'HS512', k => b64u(random_bytes(63)) });
+
+    $jwks->('oct-64-bytes-hs512', 0, 1, 0, '-',
+            { kty => 'oct', alg => 'HS512', k => b64u(random_bytes(64)) });
+
+    # an oct key that is short and for another algorithm: the mismatch
+    $jwks->('oct-short-es256', 0, 0, 1,
+            '"alg" does not match the key type or curve',
+            { kty => 'oct', alg => 'ES256', k => b64u('short') });
+
+    # a weak key among good ones: they stay, it is counted as weak
+    $jwks->('weak-among-good', 0, 2, '2/1',
+            'key 3: unsupported "kty"',
+            { %$ec_pub },
+            { %{jwk_hash($rsa1024)}, kid => 'old' },
+            { kty => 'oct', k => b64u(random_bytes(32)) },
+            { kty => 'foo' });
 
     $jwks->('rsa-even-modulus', 0, 0, 1,
             '"n" is not an RSA modulus',
@@ -442,7 +506,7 @@ if (@ed448 == 3 && $? == 0) {
             $rsa->export_key_jwk('private'),
             $ec{ES512}{key}->export_key_jwk('private'),
             $ed->export_key_jwk('private'),
-            json({ kty => 'oct', k => b64u('k') }));
+            json({ kty => 'oct', k => b64u(random_bytes(32)) }));
 
     # usable keys survive their unusable neighbours
     $jwks->('mixed-set', 0, 3, 2,

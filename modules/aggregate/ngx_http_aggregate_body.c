@@ -7,7 +7,8 @@
  * Nothing is copied that need not be: in group mode the answer is a chain
  * of buffers pointing at the parts' bodies as received, validated but not
  * rebuilt (path= only moves the pointers); fields= writes a new value,
- * merge mode one new object.
+ * merge mode one new object.  A body that goes into the answer as it came
+ * is only validated, without tokens: it costs nothing but itself.
  */
 
 
@@ -16,6 +17,10 @@
 
 static void ngx_http_aggregate_values(ngx_http_request_t *r,
     ngx_http_aggregate_ctx_t *ctx, ngx_uint_t source, mg_json_t *json);
+static ngx_uint_t ngx_http_aggregate_tokens(ngx_http_aggregate_ctx_t *ctx,
+    ngx_http_aggregate_part_ctx_t *part);
+static void ngx_http_aggregate_trim(ngx_str_t *json, u_char *data,
+    size_t len);
 static ngx_int_t ngx_http_aggregate_shape(ngx_http_request_t *r,
     ngx_http_aggregate_ctx_t *ctx, ngx_http_aggregate_part_ctx_t *part,
     mg_json_t *json, uint32_t root);
@@ -23,6 +28,8 @@ static ngx_chain_t *ngx_http_aggregate_group(ngx_http_request_t *r,
     ngx_http_aggregate_ctx_t *ctx, off_t *len);
 static ngx_chain_t *ngx_http_aggregate_merge(ngx_http_request_t *r,
     ngx_http_aggregate_ctx_t *ctx, off_t *len);
+static ngx_uint_t ngx_http_aggregate_error_page(ngx_http_request_t *r,
+    ngx_uint_t status);
 static ngx_chain_t *ngx_http_aggregate_error(ngx_http_request_t *r,
     ngx_http_aggregate_part_ctx_t *failed, off_t *len);
 static ngx_buf_t *ngx_http_aggregate_append(ngx_http_request_t *r,
@@ -160,6 +167,22 @@ ngx_http_aggregate_read(ngx_http_request_t *r, ngx_http_aggregate_ctx_t *ctx,
 
     ngx_http_meshgate_pool_allocator(&a, r->pool);
 
+    if (!ngx_http_aggregate_tokens(ctx, part)) {
+        if (mg_json_parse(&json, body->data, body->len, MG_JSON_VALIDATE,
+                          0xffffffff, NGX_HTTP_AGGREGATE_MAX_DEPTH, &a, &err)
+            != 0)
+        {
+            part->detail = err;
+            ngx_http_aggregate_set(r, part, NGX_HTTP_AGGREGATE_INVALID,
+                                   "invalid JSON");
+            return;
+        }
+
+        ngx_http_aggregate_trim(&part->json, body->data, body->len);
+        ngx_http_aggregate_set(r, part, NGX_HTTP_AGGREGATE_OK, NULL);
+        return;
+    }
+
     if (mg_json_parse(&json, body->data, body->len, 0, 0xffffffff,
                       NGX_HTTP_AGGREGATE_MAX_DEPTH, &a, &err)
         != 0)
@@ -194,11 +217,54 @@ ngx_http_aggregate_read(ngx_http_request_t *r, ngx_http_aggregate_ctx_t *ctx,
 
 done:
 
-    /* tokens take up to 10 times the body: they go as soon as read */
+    /* tokens take 20 bytes a value: they go as soon as read */
 
     if (json.toks) {
         ngx_pfree(r->pool, json.toks);
     }
+}
+
+
+/*
+ * Whether the body must be read into tokens: to be reshaped, merged, or
+ * to give a value to a later part.  Otherwise it goes into the answer as
+ * it came, and is only validated.
+ */
+
+static ngx_uint_t
+ngx_http_aggregate_tokens(ngx_http_aggregate_ctx_t *ctx,
+    ngx_http_aggregate_part_ctx_t *part)
+{
+    return ctx->conf->mode == NGX_HTTP_AGGREGATE_MERGE
+           || part->conf->path || part->conf->fields || part->conf->source;
+}
+
+
+/* the value of a valid text: without the white space around it */
+
+static void
+ngx_http_aggregate_trim(ngx_str_t *json, u_char *data, size_t len)
+{
+    u_char  *last;
+
+    last = data + len;
+
+    while (data < last
+           && (*data == ' ' || *data == '\t' || *data == '\n'
+               || *data == '\r'))
+    {
+        data++;
+    }
+
+    while (last > data
+           && (last[-1] == ' ' || last[-1] == '\t' || last[-1] == '\n'
+               || last[-1] == '\r'))
+    {
+        last--;
+    }
+
+    json->data = data;
+    json->len = last - data;
 }
 
 
@@ -238,17 +304,22 @@ ngx_http_aggregate_values(ngx_http_request_t *r,
             continue;
         }
 
-        /* escaped as a URI component: it cannot change the uri around it */
+        /*
+         * Encoded once, here, as one path segment or one query value:
+         * the uri is never decoded after it is made (see
+         * ngx_http_aggregate_make_uri()), and the part's location and the
+         * service get the value with its "/", "?", "#", "%" and dots
+         * still encoded.  The variable has that form too.
+         */
 
-        n = len + 2 * ngx_escape_uri(NULL, text, len,
-                                     NGX_ESCAPE_URI_COMPONENT);
+        n = ngx_http_aggregate_escape(NULL, text, len);
 
         p = ngx_pnalloc(r->pool, n);
         if (p == NULL) {
             continue;
         }
 
-        (void) ngx_escape_uri(p, text, len, NGX_ESCAPE_URI_COMPONENT);
+        (void) ngx_http_aggregate_escape(p, text, len);
 
         ctx->values[i].data = p;
         ctx->values[i].len = n;
@@ -337,7 +408,7 @@ ngx_http_aggregate_send(ngx_http_request_t *r, ngx_http_aggregate_ctx_t *ctx,
 {
     off_t         len;
     ngx_int_t     rc;
-    ngx_uint_t    i, complete;
+    ngx_uint_t    i, complete, status;
     ngx_chain_t  *out;
 
     complete = 1;
@@ -349,10 +420,24 @@ ngx_http_aggregate_send(ngx_http_request_t *r, ngx_http_aggregate_ctx_t *ctx,
     }
 
     if (failed) {
+        status = (failed->outcome == NGX_HTTP_AGGREGATE_TIMEOUT)
+                 ? NGX_HTTP_GATEWAY_TIME_OUT : NGX_HTTP_BAD_GATEWAY;
+
+        /*
+         * The location's error_page for the status answers, as for any
+         * other 502 or 504: nginx's own finalization applies it.
+         */
+
+        if (ngx_http_aggregate_error_page(r, status)) {
+            if (ngx_http_aggregate_complete(r, 0) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return status;
+        }
+
         out = ngx_http_aggregate_error(r, failed, &len);
-        r->headers_out.status = (failed->outcome == NGX_HTTP_AGGREGATE_TIMEOUT)
-                                ? NGX_HTTP_GATEWAY_TIME_OUT
-                                : NGX_HTTP_BAD_GATEWAY;
+        r->headers_out.status = status;
 
     } else if (ctx->conf->mode == NGX_HTTP_AGGREGATE_GROUP) {
         out = ngx_http_aggregate_group(r, ctx, &len);
@@ -503,27 +588,73 @@ ngx_http_aggregate_merge(ngx_http_request_t *r, ngx_http_aggregate_ctx_t *ctx,
 }
 
 
-/* {"error":"...","part":"name"}; part names need no escaping */
+/*
+ * Whether ngx_http_finalize_request() would answer the status with an
+ * error_page of the location: the test of
+ * ngx_http_special_response_handler().
+ */
+
+static ngx_uint_t
+ngx_http_aggregate_error_page(ngx_http_request_t *r, ngx_uint_t status)
+{
+    ngx_uint_t                 i;
+    ngx_http_err_page_t       *err_page;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (r->error_page || clcf->error_pages == NULL || r->uri_changes == 0) {
+        return 0;
+    }
+
+    err_page = clcf->error_pages->elts;
+
+    for (i = 0; i < clcf->error_pages->nelts; i++) {
+        if (err_page[i].status == (ngx_int_t) status) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * {"error":"...","part":"name","request_id":"..."}: part names need no
+ * escaping, $request_id is hexadecimal.
+ */
 
 static ngx_chain_t *
 ngx_http_aggregate_error(ngx_http_request_t *r,
     ngx_http_aggregate_part_ctx_t *failed, off_t *len)
 {
-    u_char       *buf, *p;
-    size_t        size;
-    ngx_buf_t    *b;
-    ngx_chain_t  *out, **ll;
+    u_char                     *buf, *p;
+    size_t                      size;
+    ngx_buf_t                  *b;
+    ngx_str_t                   id;
+    ngx_chain_t                *out, **ll;
+    ngx_http_variable_value_t  *v;
 
-    size = sizeof("{\"error\":\"\",\"part\":\"\"}") - 1
-           + ngx_strlen(failed->reason) + failed->conf->name.len;
+    ngx_str_null(&id);
+
+    v = ngx_http_get_indexed_variable(r, ngx_http_aggregate_request_id);
+
+    if (v && !v->not_found) {
+        id.data = v->data;
+        id.len = v->len;
+    }
+
+    size = sizeof("{\"error\":\"\",\"part\":\"\",\"request_id\":\"\"}") - 1
+           + ngx_strlen(failed->reason) + failed->conf->name.len + id.len;
 
     buf = ngx_pnalloc(r->pool, size);
     if (buf == NULL) {
         return NULL;
     }
 
-    p = ngx_sprintf(buf, "{\"error\":\"%s\",\"part\":\"%V\"}",
-                    failed->reason, &failed->conf->name);
+    p = ngx_sprintf(buf, "{\"error\":\"%s\",\"part\":\"%V\","
+                    "\"request_id\":\"%V\"}",
+                    failed->reason, &failed->conf->name, &id);
 
     out = NULL;
     ll = &out;

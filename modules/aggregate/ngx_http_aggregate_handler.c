@@ -22,6 +22,12 @@
  * go on to its end when stopped.  A part that waits for anything else (a
  * module of its own) is left to end in the background, holding the
  * connection, never writing to it.
+ *
+ * A part's uri is made here from its pieces: the values of variables in
+ * it are percent-encoded so that each stays one path segment or one query
+ * value, and the uri is never decoded after that.  The part's location
+ * is found with it as it is, and the service gets it as it is (see
+ * ngx_http_aggregate_precontent()).
  */
 
 
@@ -34,6 +40,10 @@ static void ngx_http_aggregate_run(ngx_http_request_t *r,
     ngx_http_aggregate_ctx_t *ctx);
 static void ngx_http_aggregate_start(ngx_http_request_t *r,
     ngx_http_aggregate_ctx_t *ctx, ngx_http_aggregate_part_ctx_t *part);
+static ngx_int_t ngx_http_aggregate_make_uri(ngx_http_request_t *r,
+    ngx_http_aggregate_ctx_t *ctx, ngx_http_aggregate_part_t *conf,
+    ngx_str_t *unparsed, ngx_str_t *uri, ngx_str_t *args);
+static ngx_uint_t ngx_http_aggregate_dot_segment(ngx_str_t *uri);
 static ngx_int_t ngx_http_aggregate_headers(ngx_http_request_t *r,
     ngx_http_request_t *sr);
 static ngx_int_t ngx_http_aggregate_part_done(ngx_http_request_t *sr,
@@ -163,6 +173,86 @@ ngx_http_aggregate_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * Runs in every request's precontent phase: a part that still has the
+ * uri it was given, its location found, stops being an internal request.
+ * Nothing after this phase looks at that but proxy_pass, which then sends
+ * the uri as it is instead of percent-encoding it again (and realip's
+ * variables); an internal redirect of the part makes it internal again,
+ * with a uri of nginx's own.
+ */
+
+ngx_int_t
+ngx_http_aggregate_precontent(ngx_http_request_t *r)
+{
+    ngx_uint_t                      i;
+    ngx_http_aggregate_ctx_t       *ctx;
+    ngx_http_aggregate_part_ctx_t  *part;
+
+    if (r == r->main || !r->internal) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r->parent, ngx_http_aggregate_module);
+
+    if (ctx == NULL) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < ctx->conf->parts->nelts; i++) {
+        part = &ctx->parts[i];
+
+        if (part->sr == r) {
+            if (r->uri.data == part->uri.data && r->uri.len == part->uri.len) {
+                r->internal = 0;
+            }
+
+            break;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * A value as one path segment or one query value: all but letters,
+ * digits, "-", ".", "_" and "~" percent-encoded, and the dots too of a
+ * value made of dots alone, which would be a segment "." or ".." of its
+ * own.  Returns the length of the result; with dst NULL, only that.
+ */
+
+size_t
+ngx_http_aggregate_escape(u_char *dst, u_char *src, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        if (src[i] != '.') {
+            break;
+        }
+    }
+
+    if (len && i == len) {
+        if (dst) {
+            for (i = 0; i < len; i++) {
+                dst = ngx_cpymem(dst, "%2E", 3);
+            }
+        }
+
+        return 3 * len;
+    }
+
+    if (dst == NULL) {
+        return len + 2 * ngx_escape_uri(NULL, src, len,
+                                        NGX_ESCAPE_URI_COMPONENT);
+    }
+
+    return (u_char *) ngx_escape_uri(dst, src, len, NGX_ESCAPE_URI_COMPONENT)
+           - dst;
+}
+
+
 static ngx_int_t
 ngx_http_aggregate_not_allowed(ngx_http_request_t *r)
 {
@@ -271,8 +361,8 @@ static void
 ngx_http_aggregate_start(ngx_http_request_t *r, ngx_http_aggregate_ctx_t *ctx,
     ngx_http_aggregate_part_ctx_t *part)
 {
-    ngx_str_t                       uri, args;
-    ngx_uint_t                      i, flags, *used;
+    ngx_str_t                       uri, args, unparsed;
+    ngx_uint_t                      i, *used;
     ngx_http_request_t             *sr;
     ngx_http_aggregate_part_t      *conf;
     ngx_http_post_subrequest_t     *ps;
@@ -309,19 +399,18 @@ ngx_http_aggregate_start(ngx_http_request_t *r, ngx_http_aggregate_ctx_t *ctx,
         }
     }
 
-    if (ngx_http_complex_value(r, &conf->uri, &uri) != NGX_OK) {
+    if (ngx_http_aggregate_make_uri(r, ctx, conf, &unparsed, &uri, &args)
+        != NGX_OK)
+    {
         ngx_http_aggregate_set(r, part, NGX_HTTP_AGGREGATE_ERROR,
                                "request failed");
         return;
     }
 
-    ngx_str_null(&args);
-    flags = NGX_HTTP_LOG_UNSAFE;
+    /* the text of the uri itself, around an empty value, can make one */
 
-    if (uri.len == 0 || uri.data[0] != '/'
-        || ngx_http_parse_unsafe_uri(r, &uri, &args, &flags) != NGX_OK)
-    {
-        part->detail = ngx_http_aggregate_text(r, &uri);
+    if (ngx_http_aggregate_dot_segment(&uri)) {
+        part->detail = ngx_http_aggregate_text(r, &unparsed);
         ngx_http_aggregate_set(r, part, NGX_HTTP_AGGREGATE_ERROR,
                                "invalid uri");
         return;
@@ -351,7 +440,16 @@ ngx_http_aggregate_start(ngx_http_request_t *r, ngx_http_aggregate_ctx_t *ctx,
      * through ngx_http_aggregate_part_done().
      */
 
+    /*
+     * The uri as it is sent ($request_uri, proxy_pass without a uri,
+     * grpc_pass, cache keys): the part's own, not the client's.
+     */
+
+    sr->unparsed_uri = unparsed;
+    sr->valid_unparsed_uri = 1;
+
     part->sr = sr;
+    part->uri = uri;
     part->state = NGX_HTTP_AGGREGATE_RUNNING;
 
     part->body = ngx_http_meshgate_capture(sr, ctx->conf->buffer_size);
@@ -368,7 +466,127 @@ ngx_http_aggregate_start(ngx_http_request_t *r, ngx_http_aggregate_ctx_t *ctx,
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "aggregate: part \"%V\" started: \"%V\"",
-                   &conf->name, &uri);
+                   &conf->name, &unparsed);
+}
+
+
+/*
+ * The part's uri: its text as configured, each variable's value encoded
+ * as one segment or one query value.  unparsed is the whole, uri and args
+ * the parts of it before and after the text's own "?".
+ */
+
+static ngx_int_t
+ngx_http_aggregate_make_uri(ngx_http_request_t *r,
+    ngx_http_aggregate_ctx_t *ctx, ngx_http_aggregate_part_t *conf,
+    ngx_str_t *unparsed, ngx_str_t *uri, ngx_str_t *args)
+{
+    u_char                    *p;
+    size_t                     len;
+    ngx_str_t                 *values;
+    ngx_uint_t                 i, n;
+    ngx_http_aggregate_elt_t  *elt;
+
+    elt = conf->elts->elts;
+    n = conf->elts->nelts;
+
+    values = ngx_palloc(r->pool, n * sizeof(ngx_str_t));
+    if (values == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = (conf->args != NGX_CONF_UNSET_UINT) ? 1 : 0;
+
+    for (i = 0; i < n; i++) {
+
+        if (elt[i].value == NULL) {
+            values[i] = elt[i].text;
+            len += values[i].len;
+
+        } else if (elt[i].binding != NGX_CONF_UNSET_UINT) {
+            values[i] = ctx->values[elt[i].binding];
+            len += values[i].len;
+
+        } else {
+            if (ngx_http_complex_value(r, elt[i].value, &values[i])
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            len += ngx_http_aggregate_escape(NULL, values[i].data,
+                                             values[i].len);
+        }
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    unparsed->data = p;
+    uri->data = p;
+    ngx_str_null(args);
+
+    for (i = 0; i <= n; i++) {
+
+        if (i == conf->args) {
+            uri->len = p - uri->data;
+            *p++ = '?';
+            args->data = p;
+        }
+
+        if (i == n) {
+            break;
+        }
+
+        if (elt[i].value == NULL || elt[i].binding != NGX_CONF_UNSET_UINT) {
+            p = ngx_cpymem(p, values[i].data, values[i].len);
+
+        } else {
+            p += ngx_http_aggregate_escape(p, values[i].data, values[i].len);
+        }
+    }
+
+    unparsed->len = p - unparsed->data;
+
+    if (conf->args == NGX_CONF_UNSET_UINT) {
+        uri->len = unparsed->len;
+
+    } else {
+        args->len = p - args->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a segment "." or "..": "/a/../b", "/a/.", "/./b" */
+
+static ngx_uint_t
+ngx_http_aggregate_dot_segment(ngx_str_t *uri)
+{
+    u_char  *p, *last, *start;
+
+    last = uri->data + uri->len;
+
+    for (p = uri->data; p < last; p = start) {
+        start = p + 1;
+
+        while (start < last && *start != '/') {
+            start++;
+        }
+
+        /* p is at a "/", the segment runs to start */
+
+        if ((start - p == 2 && p[1] == '.')
+            || (start - p == 3 && p[1] == '.' && p[2] == '.'))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

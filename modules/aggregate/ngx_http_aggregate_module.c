@@ -6,6 +6,10 @@
  * one part into the uri of a later one ("$id=user.id").  The requests are
  * made in ngx_http_aggregate_handler.c, the bodies read and the answer
  * written in ngx_http_aggregate_body.c.
+ *
+ * A part's uri is kept in pieces, text and variables, split where its own
+ * text has the first "?": what a variable holds never separates the path
+ * from the arguments, and is percent-encoded when the uri is made.
  */
 
 
@@ -16,6 +20,14 @@ static ngx_int_t ngx_http_aggregate_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static char *ngx_http_aggregate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_aggregate_uri(ngx_conf_t *cf,
+    ngx_http_aggregate_part_t *part, ngx_str_t *uri);
+static char *ngx_http_aggregate_uri_text(ngx_conf_t *cf,
+    ngx_http_aggregate_part_t *part, u_char *start, u_char *end,
+    ngx_uint_t args);
+static char *ngx_http_aggregate_uri_var(ngx_conf_t *cf,
+    ngx_http_aggregate_part_t *part, u_char *start, u_char *end,
+    ngx_str_t *name);
 static char *ngx_http_aggregate_option(ngx_conf_t *cf,
     ngx_http_aggregate_loc_conf_t *alcf, ngx_http_aggregate_part_t *part,
     ngx_str_t *value);
@@ -28,10 +40,13 @@ static char *ngx_http_aggregate_resolve(ngx_conf_t *cf,
     ngx_http_aggregate_loc_conf_t *alcf);
 static ngx_uint_t ngx_http_aggregate_valid_name(ngx_str_t *name,
     ngx_uint_t dash);
+static ngx_uint_t ngx_http_aggregate_hex(u_char c);
 static char *ngx_http_aggregate_positive_msec(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_aggregate_positive_size(ngx_conf_t *cf, void *post,
     void *data);
+static ngx_int_t ngx_http_aggregate_init(ngx_conf_t *cf);
+static void *ngx_http_aggregate_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_aggregate_create_conf(ngx_conf_t *cf);
 static char *ngx_http_aggregate_merge_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -87,9 +102,9 @@ static ngx_command_t  ngx_http_aggregate_commands[] = {
 
 static ngx_http_module_t  ngx_http_aggregate_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_aggregate_init,               /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
+    ngx_http_aggregate_create_main_conf,   /* create main configuration */
     NULL,                                  /* init main configuration */
 
     NULL,                                  /* create server configuration */
@@ -98,6 +113,10 @@ static ngx_http_module_t  ngx_http_aggregate_module_ctx = {
     ngx_http_aggregate_create_conf,        /* create location configuration */
     ngx_http_aggregate_merge_conf          /* merge location configuration */
 };
+
+
+/* $request_id, for the error answers */
+ngx_int_t  ngx_http_aggregate_request_id = NGX_ERROR;
 
 
 ngx_module_t  ngx_http_aggregate_module = {
@@ -166,15 +185,18 @@ ngx_http_aggregate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_aggregate_loc_conf_t *alcf = conf;
 
-    char                              *rv;
-    u_char                            *p;
-    ngx_str_t                         *value;
-    ngx_uint_t                         i;
-    ngx_http_core_loc_conf_t          *clcf;
-    ngx_http_aggregate_part_t         *part, *parts;
-    ngx_http_compile_complex_value_t   ccv;
+    char                            *rv;
+    u_char                          *p;
+    ngx_str_t                       *value;
+    ngx_uint_t                       i;
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_aggregate_part_t       *part, *parts;
+    ngx_http_aggregate_main_conf_t  *amcf;
 
     value = cf->args->elts;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_aggregate_module);
+    amcf->used = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
@@ -241,21 +263,10 @@ ngx_http_aggregate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "has an empty uri";
     }
 
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+    rv = ngx_http_aggregate_uri(cf, part, &value[2]);
 
-    ccv.cf = cf;
-    ccv.value = &value[2];
-    ccv.complex_value = &part->uri;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (part->uri.lengths == NULL && value[2].data[0] != '/') {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid uri \"%V\": a location uri starting "
-                           "with \"/\" is expected", &value[2]);
-        return NGX_CONF_ERROR;
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     for (i = 3; i < cf->args->nelts; i++) {
@@ -267,6 +278,233 @@ ngx_http_aggregate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     clcf->handler = ngx_http_aggregate_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * "/_users/$arg_id?view=$v": text and variables, as nginx reads them in
+ * complex values ("$name", "${name}", "$1"), and the first "?" of the
+ * text as the start of the arguments.
+ */
+
+static char *
+ngx_http_aggregate_uri(ngx_conf_t *cf, ngx_http_aggregate_part_t *part,
+    ngx_str_t *uri)
+{
+    char       *rv;
+    u_char     *p, *last, *start;
+    ngx_str_t   name;
+    ngx_uint_t  bracket;
+
+    if (uri->data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid uri \"%V\": a location uri starting "
+                           "with \"/\" is expected", uri);
+        return NGX_CONF_ERROR;
+    }
+
+    part->uri = *uri;
+    part->args = NGX_CONF_UNSET_UINT;
+
+    part->elts = ngx_array_create(cf->pool, 4,
+                                  sizeof(ngx_http_aggregate_elt_t));
+    if (part->elts == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = uri->data;
+    last = p + uri->len;
+
+    while (p < last) {
+
+        if (*p != '$') {
+            start = p;
+
+            while (p < last && *p != '$'
+                   && !(*p == '?' && part->args == NGX_CONF_UNSET_UINT))
+            {
+                p++;
+            }
+
+            rv = ngx_http_aggregate_uri_text(cf, part, start, p,
+                                         part->args != NGX_CONF_UNSET_UINT);
+            if (rv != NGX_CONF_OK) {
+                return rv;
+            }
+
+            if (p < last && *p == '?') {
+                part->args = part->elts->nelts;
+                p++;
+            }
+
+            continue;
+        }
+
+        start = p++;
+        ngx_str_null(&name);
+
+        if (p < last && *p >= '1' && *p <= '9') {
+            p++;
+
+        } else {
+            bracket = (p < last && *p == '{');
+
+            if (bracket) {
+                p++;
+            }
+
+            name.data = p;
+
+            while (p < last
+                   && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+                       || (*p >= '0' && *p <= '9') || *p == '_'))
+            {
+                p++;
+            }
+
+            name.len = p - name.data;
+
+            if (bracket) {
+                if (p == last || *p != '}') {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "invalid uri \"%V\": the closing "
+                                       "bracket of a variable is missing",
+                                       uri);
+                    return NGX_CONF_ERROR;
+                }
+
+                p++;
+            }
+
+            if (name.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid uri \"%V\": invalid variable "
+                                   "name", uri);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        rv = ngx_http_aggregate_uri_var(cf, part, start, p, &name);
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Text of the uri goes as written, but as a request target can carry it:
+ * what must be percent-encoded is ("/_x/a b" is "/_x/a%20b"), and a "%"
+ * must start an encoded byte already.
+ */
+
+static char *
+ngx_http_aggregate_uri_text(ngx_conf_t *cf, ngx_http_aggregate_part_t *part,
+    u_char *start, u_char *end, ngx_uint_t args)
+{
+    u_char                    *p, *d, c;
+    size_t                     n;
+    ngx_http_aggregate_elt_t  *elt;
+
+    if (start == end) {
+        return NGX_CONF_OK;
+    }
+
+    n = 0;
+
+    for (p = start; p < end; p++) {
+        c = *p;
+
+        if (c == '%') {
+            if (end - p < 3 || !ngx_http_aggregate_hex(p[1])
+                || !ngx_http_aggregate_hex(p[2]))
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid uri \"%V\": \"%%\" must start "
+                                   "a percent-encoded byte (\"%%25\" is "
+                                   "\"%%\" itself)", &part->uri);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (!(args && c == '?')) {
+            n += ngx_escape_uri(NULL, &c, 1, NGX_ESCAPE_URI);
+        }
+    }
+
+    elt = ngx_array_push(part->elts);
+    if (elt == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(elt, sizeof(ngx_http_aggregate_elt_t));
+
+    elt->binding = NGX_CONF_UNSET_UINT;
+
+    elt->text.len = (end - start) + 2 * n;
+    elt->text.data = ngx_pnalloc(cf->pool, elt->text.len);
+    if (elt->text.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    d = elt->text.data;
+
+    for (p = start; p < end; p++) {
+        c = *p;
+
+        if (c == '%' || (args && c == '?')) {
+            *d++ = c;
+            continue;
+        }
+
+        d = (u_char *) ngx_escape_uri(d, &c, 1, NGX_ESCAPE_URI);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_aggregate_uri_var(ngx_conf_t *cf, ngx_http_aggregate_part_t *part,
+    u_char *start, u_char *end, ngx_str_t *name)
+{
+    ngx_str_t                          source;
+    ngx_http_aggregate_elt_t          *elt;
+    ngx_http_compile_complex_value_t   ccv;
+
+    elt = ngx_array_push(part->elts);
+    if (elt == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(elt, sizeof(ngx_http_aggregate_elt_t));
+
+    elt->name = *name;
+    elt->binding = NGX_CONF_UNSET_UINT;
+
+    elt->value = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (elt->value == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    source.data = start;
+    source.len = end - start;
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &source;
+    ccv.complex_value = elt->value;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -541,6 +779,7 @@ static char *
 ngx_http_aggregate_resolve(ngx_conf_t *cf, ngx_http_aggregate_loc_conf_t *alcf)
 {
     ngx_uint_t                     i, j, k, *used;
+    ngx_http_aggregate_elt_t      *elt;
     ngx_http_aggregate_part_t     *parts;
     ngx_http_aggregate_binding_t  *b;
 
@@ -596,6 +835,31 @@ ngx_http_aggregate_resolve(ngx_conf_t *cf, ngx_http_aggregate_loc_conf_t *alcf)
                               parts[k].line);
                 return NGX_CONF_ERROR;
             }
+
+            parts[b[i].source].source = 1;
+        }
+    }
+
+    /* values of parts are encoded already: the uri takes them as they are */
+
+    for (k = 0; k < alcf->parts->nelts; k++) {
+        elt = parts[k].elts->elts;
+
+        for (j = 0; j < parts[k].elts->nelts; j++) {
+            if (elt[j].name.len == 0) {
+                continue;
+            }
+
+            for (i = 0; i < alcf->bindings->nelts; i++) {
+                if (b[i].name.len == elt[j].name.len
+                    && ngx_strncmp(b[i].name.data, elt[j].name.data,
+                                   elt[j].name.len)
+                       == 0)
+                {
+                    elt[j].binding = i;
+                    break;
+                }
+            }
         }
     }
 
@@ -631,6 +895,14 @@ ngx_http_aggregate_valid_name(ngx_str_t *name, ngx_uint_t dash)
 }
 
 
+static ngx_uint_t
+ngx_http_aggregate_hex(u_char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
+           || (c >= 'A' && c <= 'F');
+}
+
+
 static char *
 ngx_http_aggregate_positive_msec(ngx_conf_t *cf, void *post, void *data)
 {
@@ -654,6 +926,57 @@ ngx_http_aggregate_positive_size(ngx_conf_t *cf, void *post, void *data)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A part reaches its location as an internal request, and proxy_pass
+ * percent-encodes the uri of internal requests once more before sending
+ * it: the values of a part's uri, encoded already, would arrive encoded
+ * twice.  Once the part's location is found (an "internal" location
+ * admits it), the part stops being internal, so that the uri goes to the
+ * service as it was made.  See ngx_http_aggregate_precontent().
+ */
+
+static ngx_int_t
+ngx_http_aggregate_init(ngx_conf_t *cf)
+{
+    ngx_str_t                        name = ngx_string("request_id");
+    ngx_http_handler_pt             *h;
+    ngx_http_core_main_conf_t       *cmcf;
+    ngx_http_aggregate_main_conf_t  *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_aggregate_module);
+
+    /* a configuration without parts pays nothing per request */
+
+    if (!amcf->used) {
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_aggregate_precontent;
+
+    ngx_http_aggregate_request_id = ngx_http_get_variable_index(cf, &name);
+
+    if (ngx_http_aggregate_request_id == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_aggregate_create_main_conf(ngx_conf_t *cf)
+{
+    return ngx_pcalloc(cf->pool, sizeof(ngx_http_aggregate_main_conf_t));
 }
 
 

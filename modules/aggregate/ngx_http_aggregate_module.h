@@ -56,10 +56,29 @@ typedef struct {
 } ngx_http_aggregate_binding_t;
 
 
+/*
+ * A piece of a part's uri: text as written (percent-encoded where it had
+ * to be), or a variable, whose value is percent-encoded when the uri is
+ * made, so that it stays within one path segment or one query value.
+ */
+typedef struct {
+    ngx_str_t                        text;
+    ngx_http_complex_value_t        *value;     /* NULL: text */
+    ngx_str_t                        name;      /* of a named variable */
+    ngx_uint_t                       binding;   /* NGX_CONF_UNSET_UINT, or
+                                                   a value of an earlier
+                                                   part, encoded already */
+} ngx_http_aggregate_elt_t;
+
+
 typedef struct {
     ngx_str_t                        name;
     ngx_str_t                        key;       /* {"name": or ,"name": */
-    ngx_http_complex_value_t         uri;
+    ngx_str_t                        uri;       /* as configured */
+    ngx_array_t                     *elts;      /* of the uri */
+    ngx_uint_t                       args;      /* the first element after
+                                                   the "?", or
+                                                   NGX_CONF_UNSET_UINT */
     ngx_msec_t                       timeout;   /* 0: none of its own */
     mg_json_path_t                  *path;
     mg_json_fields_t                *fields;
@@ -67,7 +86,13 @@ typedef struct {
     u_char                          *file;
     ngx_uint_t                       line;
     unsigned                         optional:1;
+    unsigned                         source:1;  /* a later part uses it */
 } ngx_http_aggregate_part_t;
+
+
+typedef struct {
+    ngx_flag_t                       used;      /* an aggregate directive */
+} ngx_http_aggregate_main_conf_t;
 
 
 typedef struct {
@@ -86,6 +111,7 @@ typedef struct {
     ngx_http_aggregate_ctx_t        *ctx;
     ngx_http_aggregate_part_t       *conf;
     ngx_http_request_t              *sr;
+    ngx_str_t                        uri;       /* the path it was given */
     ngx_http_meshgate_capture_t     *body;
     ngx_event_t                      timer;
 
@@ -114,6 +140,8 @@ struct ngx_http_aggregate_ctx_s {
 
 /* ngx_http_aggregate_handler.c */
 ngx_int_t ngx_http_aggregate_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_aggregate_precontent(ngx_http_request_t *r);
+size_t ngx_http_aggregate_escape(u_char *dst, u_char *src, size_t len);
 
 /* ngx_http_aggregate_body.c */
 const char *ngx_http_aggregate_text(ngx_http_request_t *r, ngx_str_t *s);
@@ -126,6 +154,7 @@ ngx_int_t ngx_http_aggregate_send(ngx_http_request_t *r,
     ngx_http_aggregate_ctx_t *ctx, ngx_http_aggregate_part_ctx_t *failed);
 
 
+extern ngx_int_t     ngx_http_aggregate_request_id;
 extern ngx_module_t  ngx_http_aggregate_module;
 
 

@@ -7,11 +7,13 @@
  * and EdDSA verification, or HMAC through OpenSSL 3's provider layer).  A
  * two-way set-associative table keeps recently verified tokens whole, so
  * that a hit is an exact comparison, never a guess from a digest, and
- * remembers which key source verified each and that source's generation:
- * an entry counts only while the source still holds the same keys, and
- * never past the token's exp.  A hit also spares parsing the token until
- * a variable needs a claim; exp and nbf come from the entry and are
- * checked on every request, as are the requirements.
+ * remembers which key set verified each, and that set's generation: an
+ * entry counts only while a source of the location holds, for this
+ * request, that very set (a key file's keys, or the keys fetched from the
+ * same evaluated uri in the same server), and never past the token's exp.
+ * A hit also spares parsing the token until a variable needs a claim; exp
+ * and nbf come from the entry and are checked on every request, as are
+ * the requirements.
  */
 
 
@@ -65,7 +67,7 @@ ngx_http_auth_jwt_cache_lookup(ngx_http_auth_jwt_main_conf_t *amcf,
 
 void
 ngx_http_auth_jwt_cache_store(ngx_http_auth_jwt_main_conf_t *amcf,
-    ngx_str_t *token, ngx_http_auth_jwt_keys_t *keys, mg_jwt_t *jwt,
+    ngx_str_t *token, ngx_http_auth_jwt_set_t *set, mg_jwt_t *jwt,
     time_t leeway)
 {
     time_t                           expires;
@@ -94,8 +96,8 @@ ngx_http_auth_jwt_cache_store(ngx_http_auth_jwt_main_conf_t *amcf,
         node++;
     }
 
-    node->keys = keys;
-    node->generation = keys->generation;
+    node->set = set;
+    node->generation = set->generation;
     node->expires = expires;
     node->exp = jwt->exp;
     node->nbf = jwt->nbf;

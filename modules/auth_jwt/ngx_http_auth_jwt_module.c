@@ -23,8 +23,6 @@ static ngx_int_t ngx_http_auth_jwt_cached(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx);
 static ngx_int_t ngx_http_auth_jwt_token(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *alcf, ngx_str_t *token);
-static ngx_int_t ngx_http_auth_jwt_verify(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx);
 static ngx_int_t ngx_http_auth_jwt_check_time(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx);
 static ngx_int_t ngx_http_auth_jwt_check_require(ngx_http_request_t *r,
@@ -229,6 +227,8 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r)
         ctx->verified = 0;
         ctx->next = 0;
         ctx->refreshed = 0;
+        ctx->named = 0;
+        ctx->fit = 0;
 
     } else if (ctx->done) {
         /* the access phase may run the handler again, e.g. "satisfy any" */
@@ -257,26 +257,10 @@ ngx_http_auth_jwt_handler(ngx_http_request_t *r)
         goto done;
     }
 
-    for ( ;; ) {
-        rc = ngx_http_auth_jwt_fetch_keys(r, alcf, ctx);
+    rc = ngx_http_auth_jwt_verify(r, alcf, ctx);
 
-        if (rc == NGX_AGAIN) {
-            return NGX_AGAIN;
-        }
-
-        if (rc != NGX_OK) {
-            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            result = NGX_HTTP_AUTH_JWT_ERROR;
-            goto done;
-        }
-
-        rc = ngx_http_auth_jwt_verify(r, alcf, ctx);
-
-        if (rc != NGX_AGAIN) {
-            break;
-        }
-
-        /* the token names a kid the fetched keys lack: fetch them again */
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
     }
 
 verified:
@@ -294,6 +278,7 @@ verified:
         result = NGX_HTTP_AUTH_JWT_INVALID;
 
     } else {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         result = NGX_HTTP_AUTH_JWT_ERROR;
     }
 
@@ -366,27 +351,14 @@ static ngx_int_t
 ngx_http_auth_jwt_cached(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx)
 {
-    ngx_uint_t                       i;
+    ngx_uint_t                       i, hit;
+    ngx_http_auth_jwt_set_t         *set;
     ngx_http_auth_jwt_keys_t       **keys;
     ngx_http_auth_jwt_cache_node_t  *node;
     ngx_http_auth_jwt_main_conf_t   *amcf;
 
     if (alcf->keys == NULL) {
         return NGX_DECLINED;
-    }
-
-    keys = alcf->keys->elts;
-
-    /* keys due for a fetch are fetched first: they may have been revoked */
-
-    for (i = 0; i < alcf->keys->nelts; i++) {
-        if (keys[i]->request
-            && (keys[i]->jwks == NULL
-                || (ngx_msec_int_t) (keys[i]->expires - ngx_current_msec)
-                   <= 0))
-        {
-            return NGX_DECLINED;
-        }
     }
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_auth_jwt_module);
@@ -397,23 +369,40 @@ ngx_http_auth_jwt_cached(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
+    /*
+     * The token counts as verified if one of the sets this request would
+     * use is the set that verified it; keys due for a fetch are fetched
+     * first: they may have been revoked.
+     */
+
+    keys = alcf->keys->elts;
+    hit = 0;
+
     for (i = 0; i < alcf->keys->nelts; i++) {
-        if (node->keys == keys[i]
-            && node->generation == keys[i]->generation)
-        {
-            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                           "auth_jwt: signature known to be valid");
+        set = ngx_http_auth_jwt_current_set(r, alcf, keys[i]);
 
-            ctx->jwt.exp = node->exp;
-            ctx->jwt.nbf = node->nbf;
-            ctx->jwt.has_exp = node->has_exp;
-            ctx->jwt.has_nbf = node->has_nbf;
+        if (set == NULL) {
+            return NGX_DECLINED;
+        }
 
-            return NGX_OK;
+        if (set == node->set && set->generation == node->generation) {
+            hit = 1;
         }
     }
 
-    return NGX_DECLINED;
+    if (!hit) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "auth_jwt: signature known to be valid");
+
+    ctx->jwt.exp = node->exp;
+    ctx->jwt.nbf = node->nbf;
+    ctx->jwt.has_exp = node->has_exp;
+    ctx->jwt.has_nbf = node->has_nbf;
+
+    return NGX_OK;
 }
 
 
@@ -462,94 +451,6 @@ ngx_http_auth_jwt_token(ngx_http_request_t *r,
     token->len = last - p;
 
     return token->len ? NGX_OK : NGX_DECLINED;
-}
-
-
-static ngx_int_t
-ngx_http_auth_jwt_verify(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx)
-{
-    int                             rc;
-    mg_jwk_t                       *key;
-    mg_jwt_t                       *jwt;
-    ngx_uint_t                      i, j, fit, named;
-    ngx_http_auth_jwt_keys_t      **keys;
-    ngx_http_auth_jwt_main_conf_t  *amcf;
-
-    jwt = &ctx->jwt;
-    keys = alcf->keys->elts;
-
-    fit = 0;
-    named = 0;
-
-    for (i = 0; i < alcf->keys->nelts; i++) {
-
-        if (keys[i]->jwks == NULL) {
-            continue;
-        }
-
-        key = keys[i]->jwks->keys;
-
-        for (j = 0; j < keys[i]->jwks->nkeys; j++, key++) {
-
-            if (jwt->kid.data) {
-                if (key->kid.data == NULL
-                    || key->kid.len != jwt->kid.len
-                    || ngx_memcmp(key->kid.data, jwt->kid.data,
-                                  jwt->kid.len) != 0)
-                {
-                    continue;
-                }
-
-                named = 1;
-            }
-
-            if (!mg_jwk_fits(key, jwt->alg)) {
-                continue;
-            }
-
-            fit = 1;
-
-            rc = mg_jws_verify(jwt->alg, key, jwt->signing_input.data,
-                               jwt->signing_input.len, jwt->signature,
-                               jwt->signature_len);
-
-            if (rc == MG_JWS_ERROR) {
-                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                              "auth_jwt: signature verification failed "
-                              "inside OpenSSL");
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            if (rc == MG_JWS_VALID) {
-                amcf = ngx_http_get_module_main_conf(r,
-                                                     ngx_http_auth_jwt_module);
-
-                ngx_http_auth_jwt_cache_store(amcf, &ctx->token, keys[i],
-                                              jwt, alcf->leeway);
-                return NGX_OK;
-            }
-        }
-    }
-
-    if (jwt->kid.data && !named) {
-
-        if (!ctx->refreshed) {
-            ctx->refreshed = 1;
-
-            if (ngx_http_auth_jwt_refresh_keys(r, alcf, ctx)) {
-                return NGX_AGAIN;
-            }
-        }
-
-        ctx->reason = "no key for kid";
-        return NGX_DECLINED;
-    }
-
-    ctx->reason = fit ? "signature verification failed"
-                      : "no key fits the token's alg";
-
-    return NGX_DECLINED;
 }
 
 
@@ -665,9 +566,14 @@ ngx_http_auth_jwt_answer(ngx_http_request_t *r,
 
     while (realm.data < last) {
 
-        /* a realm built from variables must not split the header */
+        /*
+         * A realm built from variables must not split the header, nor
+         * carry any other control character a header may not have.
+         */
 
-        if (*realm.data == CR || *realm.data == LF || *realm.data == '\0') {
+        if ((*realm.data < 0x20 && *realm.data != '\t')
+            || *realm.data == 0x7f)
+        {
             realm.data++;
             continue;
         }

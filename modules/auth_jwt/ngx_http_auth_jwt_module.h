@@ -21,24 +21,47 @@
 /* a token naming an unknown kid refreshes fetched keys at most this often */
 #define NGX_HTTP_AUTH_JWT_KID_REFRESH  5000
 
+/* key sets a worker keeps per auth_jwt_key_request, least recently used out */
+#define NGX_HTTP_AUTH_JWT_KEY_SETS     64
+
 /* verified signatures are remembered at most this long past verification */
 #define NGX_HTTP_AUTH_JWT_CACHE_TTL    600
 #define NGX_HTTP_AUTH_JWT_CACHE_SIZE   1024
 
 
-/* one source of keys: a JWKS file, or a JWKS fetched from a location */
+/*
+ * The keys of one place: a key file, or what one key request fetched from
+ * one evaluated uri in one server.  A fetched set lives in a pool of its
+ * own, with the set itself and its uri; a new fetch makes a new set.
+ */
 typedef struct {
-    mg_jwks_t                  *jwks;       /* NULL: not fetched yet */
-    ngx_str_t                   name;       /* file name or request uri */
+    mg_jwks_t                  *jwks;
+    ngx_pool_t                 *pool;       /* NULL: a key file's */
+    ngx_http_core_srv_conf_t   *server;
+    ngx_str_t                   uri;        /* with its arguments */
+    ngx_queue_t                 queue;      /* in its source's sets */
 
-    /*
-     * Fetched keys are per worker: each worker owns its copy of the
-     * configuration, so this state needs no locking.
-     */
-    ngx_pool_t                 *pool;       /* holds the fetched keys */
+    /* unique in a worker: tells a set from one made later in its place */
     ngx_uint_t                  generation;
+
     ngx_msec_t                  fetched;
     ngx_msec_t                  expires;
+
+    unsigned                    temporary:1; /* auth_jwt_key_cache 0 */
+} ngx_http_auth_jwt_set_t;
+
+
+/* one source of keys: a JWKS file, or JWKS fetched from a location */
+typedef struct {
+    ngx_http_auth_jwt_set_t    *file;       /* a key file's keys */
+    ngx_http_complex_value_t   *uri;        /* a key request's */
+
+    /*
+     * Fetched sets are per worker, most recently used first: each worker
+     * owns its copy of the configuration, so they need no locking.
+     */
+    ngx_queue_t                 sets;
+    ngx_uint_t                  nsets;
 
     unsigned                    request:1;
 } ngx_http_auth_jwt_keys_t;
@@ -68,8 +91,8 @@ typedef struct {
 
 
 typedef struct {
-    ngx_http_auth_jwt_keys_t   *keys;       /* the source that verified it */
-    ngx_uint_t                  generation;
+    ngx_http_auth_jwt_set_t    *set;        /* the keys that verified it */
+    ngx_uint_t                  generation; /* and their generation */
     time_t                      expires;
     double                      exp;
     double                      nbf;
@@ -97,6 +120,7 @@ typedef struct {
     ngx_http_request_t           *subrequest;
     ngx_http_meshgate_capture_t  *body;     /* of the key request */
     ngx_http_auth_jwt_keys_t     *fetching;
+    ngx_str_t                     uri;      /* where it fetches from */
     ngx_uint_t                    next;     /* key source to look at next */
 
     unsigned                      done:1;
@@ -104,6 +128,8 @@ typedef struct {
     unsigned                      verified:1;
     unsigned                      fetched:1; /* the subrequest has ended */
     unsigned                      refreshed:1;
+    unsigned                      named:1;  /* a key has the token's kid */
+    unsigned                      fit:1;    /* a key fits the token's alg */
 } ngx_http_auth_jwt_ctx_t;
 
 
@@ -124,17 +150,29 @@ char *ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_auth_jwt_key_request(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-ngx_int_t ngx_http_auth_jwt_fetch_keys(ngx_http_request_t *r,
+
+/*
+ * Tries the token's signature with the keys of every source in turn,
+ * fetching keys as needed: NGX_OK (verified), NGX_DECLINED (ctx->reason
+ * says why not), NGX_AGAIN (a key request is under way), or NGX_ERROR
+ * (keys cannot be obtained, or OpenSSL failed).
+ */
+ngx_int_t ngx_http_auth_jwt_verify(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx);
-ngx_uint_t ngx_http_auth_jwt_refresh_keys(ngx_http_request_t *r,
-    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx);
+
+/*
+ * The keys a source holds for this request, without fetching: NULL if a
+ * key request has none, or only expired ones.
+ */
+ngx_http_auth_jwt_set_t *ngx_http_auth_jwt_current_set(ngx_http_request_t *r,
+    ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_keys_t *keys);
 
 ngx_int_t ngx_http_auth_jwt_cache_init(ngx_cycle_t *cycle,
     ngx_http_auth_jwt_main_conf_t *amcf);
 ngx_http_auth_jwt_cache_node_t *ngx_http_auth_jwt_cache_lookup(
     ngx_http_auth_jwt_main_conf_t *amcf, ngx_str_t *token);
 void ngx_http_auth_jwt_cache_store(ngx_http_auth_jwt_main_conf_t *amcf,
-    ngx_str_t *token, ngx_http_auth_jwt_keys_t *keys, mg_jwt_t *jwt,
+    ngx_str_t *token, ngx_http_auth_jwt_set_t *set, mg_jwt_t *jwt,
     time_t leeway);
 
 extern ngx_module_t  ngx_http_auth_jwt_module;

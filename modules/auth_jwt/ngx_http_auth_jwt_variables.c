@@ -125,11 +125,11 @@ static ngx_int_t
 ngx_http_auth_jwt_value(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     const mg_str_t *path, size_t npath, ngx_uint_t header)
 {
-    u_char         *p;
-    int32_t         i;
-    mg_jwt_t       *jwt;
-    mg_json_t      *json;
-    mg_json_tok_t  *tok;
+    u_char     *p;
+    size_t      size;
+    int32_t     i;
+    mg_jwt_t   *jwt;
+    mg_json_t  *json;
 
     jwt = ngx_http_auth_jwt_claims(r);
 
@@ -147,9 +147,9 @@ ngx_http_auth_jwt_value(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         return NGX_OK;
     }
 
-    tok = &json->toks[i];
+    size = mg_jwt_value_size(json, (uint32_t) i);
 
-    p = ngx_pnalloc(r->pool, tok->end - tok->start);
+    p = ngx_pnalloc(r->pool, size);
     if (p == NULL) {
         return NGX_ERROR;
     }

@@ -27,11 +27,20 @@ typedef enum {
 } mg_json_state_e;
 
 
+/*
+ * Tokens are written through toks[i & mask]: when validating, toks is one
+ * scratch token and mask 0, so that both modes run the same code.
+ */
+
 typedef struct {
     mg_json_t            *json;
     size_t                pos;
+    mg_json_tok_t        *toks;
+    uint32_t              mask;
     uint32_t              max_toks;
-    uint32_t             *stack;
+    uint32_t             *stack;    /* open containers' tokens */
+    uint8_t              *types;    /* and their types */
+    mg_json_tok_t         scratch;
     unsigned              bounded;  /* max_toks is the bound from len */
     unsigned              depth;
     unsigned              max_depth;
@@ -50,8 +59,9 @@ typedef struct {
 } mg_json_unescape_t;
 
 
+static uint32_t mg_json_count(const unsigned char *buf, size_t len);
 static int mg_json_token(mg_json_parser_t *p, mg_json_type_e type);
-static int mg_json_push(mg_json_parser_t *p);
+static int mg_json_push(mg_json_parser_t *p, mg_json_type_e type);
 static void mg_json_pop(mg_json_parser_t *p);
 static int mg_json_scalar(mg_json_parser_t *p, unsigned char c);
 static int mg_json_parse_string(mg_json_parser_t *p);
@@ -80,6 +90,8 @@ static void mg_json_sift(const mg_json_t *json, uint32_t *keys,
 
 #define mg_json_digit(c)     ((c) >= '0' && (c) <= '9')
 
+#define mg_json_tok(p, i)    (&(p)->toks[(i) & (p)->mask])
+
 
 int
 mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
@@ -87,7 +99,8 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
     mg_allocator_t *a, const char **err)
 {
     size_t            size;
-    uint32_t          bound, top;
+    uint32_t          bound, count, top;
+    unsigned          validate;
     unsigned char     c;
     mg_json_type_e    type;
     mg_json_state_e   state;
@@ -97,6 +110,13 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
     json->len = len;
     json->toks = NULL;
     json->ntoks = 0;
+
+    validate = (options & MG_JSON_VALIDATE) ? 1 : 0;
+
+    if (validate && (options & MG_JSON_UNIQUE_KEYS)) {
+        *err = "duplicate member names cannot be found without tokens";
+        return -1;
+    }
 
     /* offsets are uint32_t, and len / 2 + 1 tokens must fit int32_t */
 
@@ -109,10 +129,22 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
      * Every token but the first owns a byte of its own and is paid for by
      * one more: a separator before it or, for the first child, the closing
      * bracket of its container ("[1,2]": 3 tokens, 5 bytes).  Hence
-     * 2 * ntoks - 1 <= len, and tokens are never allocated beyond that.
+     * 2 * ntoks - 1 <= len, and a valid text never has more tokens.
+     *
+     * Most texts have far fewer (a long string is one token), and at that
+     * bound the tokens would take ten times the text: what is allocated
+     * is what a first pass counts.
      */
 
     bound = (uint32_t) (len / 2 + 1);
+
+    if (!validate) {
+        count = mg_json_count(buf, len);
+
+        if (count < bound) {
+            bound = count;
+        }
+    }
 
     p.bounded = (max_toks >= bound);
 
@@ -128,8 +160,11 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
 
     p.json = json;
     p.pos = 0;
+    p.toks = &p.scratch;
+    p.mask = 0;
     p.max_toks = max_toks;
     p.stack = NULL;
+    p.types = NULL;
     p.depth = 0;
     p.max_depth = max_depth;
     p.alloc = a;
@@ -144,20 +179,25 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
         return -1;
     }
 
-    if (max_toks) {
+    if (max_toks && !validate) {
         json->toks = mg_alloc(a, size);
         if (json->toks == NULL) {
             *err = "out of memory";
             return -1;
         }
+
+        p.toks = json->toks;
+        p.mask = 0xffffffff;
     }
 
     if (max_depth) {
-        p.stack = mg_alloc(a, max_depth * sizeof(uint32_t));
+        p.stack = mg_alloc(a, max_depth * (sizeof(uint32_t) + 1));
         if (p.stack == NULL) {
             *err = "out of memory";
             return -1;
         }
+
+        p.types = (uint8_t *) (p.stack + max_depth);
     }
 
     state = mg_json_sw_value;
@@ -196,7 +236,7 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
                 return -1;
             }
 
-            json->toks[p.stack[p.depth - 1]].size++;
+            mg_json_tok(&p, p.stack[p.depth - 1])->size++;
 
             if (mg_json_scalar(&p, c) != 0) {
                 *err = p.err;
@@ -226,18 +266,16 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
             /* fall through */
 
         case mg_json_sw_value:
-            if (p.depth) {
-                top = p.stack[p.depth - 1];
-
-                if (json->toks[top].type == MG_JSON_ARRAY) {
-                    json->toks[top].size++;
-                }
+            if (p.depth && p.types[p.depth - 1] == MG_JSON_ARRAY) {
+                mg_json_tok(&p, p.stack[p.depth - 1])->size++;
             }
 
             if (c == '{' || c == '[') {
                 type = (c == '{') ? MG_JSON_OBJECT : MG_JSON_ARRAY;
 
-                if (mg_json_token(&p, type) != 0 || mg_json_push(&p) != 0) {
+                if (mg_json_token(&p, type) != 0
+                    || mg_json_push(&p, type) != 0)
+                {
                     *err = p.err;
                     return -1;
                 }
@@ -264,7 +302,7 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
 
             top = p.stack[p.depth - 1];
 
-            if (json->toks[top].type == MG_JSON_OBJECT) {
+            if (p.types[p.depth - 1] == MG_JSON_OBJECT) {
 
                 if (c == ',') {
                     p.pos++;
@@ -307,6 +345,94 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
 }
 
 
+/*
+ * An upper bound of the tokens of a text, exact for a valid one: one for
+ * each string, each opening bracket, and each run of other bytes outside
+ * strings (a number or a literal).  The parser makes a token nowhere
+ * else, and up to where it stops it sees strings where this pass does
+ * (a backslash escapes the byte after it for both, and nothing a string
+ * may hold ends one), so it never needs more tokens than counted, valid
+ * text or not.
+ */
+
+static uint32_t
+mg_json_count(const unsigned char *buf, size_t len)
+{
+    uint32_t              n;
+    unsigned char         c;
+    const unsigned char  *s, *q, *b, *last;
+
+    n = 0;
+    s = buf;
+    last = buf + len;
+
+    while (s < last) {
+        c = *s++;
+
+        switch (c) {
+
+        case '"':
+            n++;
+
+            /* the string ends at a quote after an even run of backslashes */
+
+            for ( ;; ) {
+                q = memchr(s, '"', last - s);
+
+                if (q == NULL) {
+                    s = last;
+                    break;
+                }
+
+                for (b = q; b > s && b[-1] == '\\'; b--) { /* void */ }
+
+                s = q + 1;
+
+                if ((q - b) % 2 == 0) {
+                    break;
+                }
+            }
+
+            break;
+
+        case '{':
+        case '[':
+            n++;
+            break;
+
+        case '}':
+        case ']':
+        case ',':
+        case ':':
+        case ' ':
+        case '\t':
+        case '\n':
+        case '\r':
+            break;
+
+        default:
+            n++;
+
+            while (s < last) {
+                c = *s;
+
+                if (c == '"' || c == '{' || c == '}' || c == '[' || c == ']'
+                    || c == ',' || c == ':' || mg_json_space(c))
+                {
+                    break;
+                }
+
+                s++;
+            }
+
+            break;
+        }
+    }
+
+    return n;
+}
+
+
 static int
 mg_json_token(mg_json_parser_t *p, mg_json_type_e type)
 {
@@ -321,7 +447,7 @@ mg_json_token(mg_json_parser_t *p, mg_json_type_e type)
         return -1;
     }
 
-    t = &p->json->toks[p->json->ntoks++];
+    t = mg_json_tok(p, p->json->ntoks++);
 
     t->start = (uint32_t) p->pos;
     t->end = (uint32_t) p->pos;
@@ -335,14 +461,16 @@ mg_json_token(mg_json_parser_t *p, mg_json_type_e type)
 
 
 static int
-mg_json_push(mg_json_parser_t *p)
+mg_json_push(mg_json_parser_t *p, mg_json_type_e type)
 {
     if (p->depth == p->max_depth) {
         p->err = "nesting too deep";
         return -1;
     }
 
-    p->stack[p->depth++] = p->json->ntoks - 1;
+    p->stack[p->depth] = p->json->ntoks - 1;
+    p->types[p->depth] = (uint8_t) type;
+    p->depth++;
 
     return 0;
 }
@@ -355,7 +483,7 @@ mg_json_pop(mg_json_parser_t *p)
 {
     mg_json_tok_t  *t;
 
-    t = &p->json->toks[p->stack[--p->depth]];
+    t = mg_json_tok(p, p->stack[--p->depth]);
 
     p->pos++;
     t->end = (uint32_t) p->pos;
@@ -420,7 +548,7 @@ mg_json_scalar(mg_json_parser_t *p, unsigned char c)
         return -1;
     }
 
-    p->json->toks[p->json->ntoks - 1].end = (uint32_t) p->pos;
+    mg_json_tok(p, p->json->ntoks - 1)->end = (uint32_t) p->pos;
 
     return 0;
 }
@@ -435,7 +563,7 @@ mg_json_parse_string(mg_json_parser_t *p)
     mg_json_tok_t        *t;
     const unsigned char  *s, *last;
 
-    t = &p->json->toks[p->json->ntoks - 1];
+    t = mg_json_tok(p, p->json->ntoks - 1);
     s = p->json->buf + p->pos + 1;
     last = p->json->buf + p->json->len;
 

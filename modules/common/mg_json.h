@@ -63,11 +63,21 @@ typedef struct {
 
 /* options of mg_json_parse() */
 #define MG_JSON_UNIQUE_KEYS  0x01   /* reject duplicate keys in any object */
+#define MG_JSON_VALIDATE     0x02   /* only check the text, keep no tokens */
 
 
 /*
  * Parses buf into json->toks (allocated with the allocator, at most
  * max_toks tokens).  Returns 0, or -1 with *err set to a static message.
+ *
+ * The tokens allocated are those the text holds (a first pass counts
+ * them), not what a text of that length could hold: a long string costs
+ * one token, not one per two bytes.
+ *
+ * With MG_JSON_VALIDATE the text is checked exactly as otherwise, but no
+ * token is kept: json->toks is NULL and json->ntoks the number of values
+ * (still bounded by max_toks); only the nesting (max_depth) takes memory.
+ * It cannot be combined with MG_JSON_UNIQUE_KEYS, which needs the tokens.
  */
 int mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
     unsigned options, uint32_t max_toks, unsigned max_depth,

@@ -20,6 +20,7 @@
 
 #define MG_JWK_SKIP          -1
 #define MG_JWK_NOMEM         -2
+#define MG_JWK_WEAK          -3   /* skipped, and weaker than RFC 7518 allows */
 
 #define MG_JWK_REASON_LEN    96
 
@@ -28,10 +29,11 @@
 
 /*
  * OpenSSL refuses to verify with moduli above OPENSSL_RSA_MAX_MODULUS_BITS,
- * so larger keys would only fail later, on every request.
+ * so larger keys would only fail later, on every request.  RFC 7518,
+ * section 3.3: "A key of size 2048 bits or larger MUST be used".
  */
 #define MG_JWK_RSA_MAX_BITS  16384
-#define MG_JWK_RSA_MIN_BITS  1024
+#define MG_JWK_RSA_MIN_BITS  2048
 
 /* RFC 7518 wants no leading zeros, but some encoders add a few */
 #define MG_JWK_RSA_N_SIZE    (MG_JWK_RSA_MAX_BITS / 8 + 16)
@@ -54,6 +56,8 @@ typedef struct {
 
 static int mg_jwk_parse_key(mg_jwk_t *key, json_t *jwk, mg_allocator_t *a,
     char *reason);
+static int mg_jwk_fits_type(const mg_jwk_t *key, mg_jwt_alg_e alg);
+static size_t mg_jwk_hmac_size(mg_jwt_alg_e alg);
 static int mg_jwk_oct(mg_jwk_t *key, json_t *jwk, mg_allocator_t *a,
     char *reason);
 static int mg_jwk_rsa(mg_jwk_t *key, json_t *jwk, char *reason);
@@ -67,6 +71,8 @@ static const mg_jwk_curve_t *mg_jwk_curve(json_t *jwk,
     const mg_jwk_curve_t *curves);
 static void mg_jwk_printable(char *dst, size_t size, const char *src,
     size_t len, int quoted);
+static void mg_jwk_skip_reason(char *dst, size_t size, json_t *jwk,
+    size_t i, const char *reason);
 
 
 static const mg_jwk_curve_t  mg_jwk_ec_curves[] = {
@@ -90,9 +96,9 @@ mg_jwks_parse(mg_jwks_t *jwks, const unsigned char *data, size_t len,
 {
     int           rc;
     size_t        i, n;
-    json_t       *root, *keys, *jwk, *v;
+    json_t       *root, *keys, *jwk;
     json_error_t  jerr;
-    char          kid[MG_JWK_KID_SHOWN + 4], text[JSON_ERROR_TEXT_LENGTH];
+    char          text[JSON_ERROR_TEXT_LENGTH];
     char          reason[MG_JWK_REASON_LEN];
 
     memset(jwks, 0, sizeof(mg_jwks_t));
@@ -170,25 +176,19 @@ mg_jwks_parse(mg_jwks_t *jwks, const unsigned char *data, size_t len,
 
         jwks->skipped++;
 
-        v = json_is_object(jwk) ? json_object_get(jwk, "kid") : NULL;
+        mg_jwk_skip_reason(jwks->skip_reason, sizeof(jwks->skip_reason),
+                           jwk, i, reason);
 
-        if (json_is_string(v)) {
-            mg_jwk_printable(kid, sizeof(kid), json_string_value(v),
-                             json_string_length(v), 1);
+        /*
+         * A weak key is counted apart: it is a mistake of whoever made the
+         * set, which a key file must not get through with, rather than a
+         * key meant for something else.
+         */
 
-            rc = snprintf(jwks->skip_reason, sizeof(jwks->skip_reason),
-                          "key %zu (kid \"%s\"): ", i, kid);
-
-        } else {
-            rc = snprintf(jwks->skip_reason, sizeof(jwks->skip_reason),
-                          "key %zu: ", i);
+        if (rc == MG_JWK_WEAK && jwks->weak++ == 0) {
+            memcpy(jwks->weak_reason, jwks->skip_reason,
+                   sizeof(jwks->weak_reason));
         }
-
-        /* the prefix always fits, the reason is cut if need be */
-
-        mg_jwk_printable(jwks->skip_reason + rc,
-                         sizeof(jwks->skip_reason) - rc, reason,
-                         strlen(reason), 0);
     }
 
     json_decref(root);
@@ -229,6 +229,22 @@ mg_jwks_free(mg_jwks_t *jwks)
 
 int
 mg_jwk_fits(const mg_jwk_t *key, mg_jwt_alg_e alg)
+{
+    if (!mg_jwk_fits_type(key, alg)) {
+        return 0;
+    }
+
+    /*
+     * RFC 7518, section 3.2: the key must be at least as long as the hash;
+     * an oct key without alg serves the algorithms it is long enough for.
+     */
+
+    return key->kty != MG_JWK_OCT || key->secret.len >= mg_jwk_hmac_size(alg);
+}
+
+
+static int
+mg_jwk_fits_type(const mg_jwk_t *key, mg_jwt_alg_e alg)
 {
     int  fits;
 
@@ -271,6 +287,23 @@ mg_jwk_fits(const mg_jwk_t *key, mg_jwt_alg_e alg)
     }
 
     return fits && (key->alg == MG_JWT_ALG_UNKNOWN || key->alg == alg);
+}
+
+
+static size_t
+mg_jwk_hmac_size(mg_jwt_alg_e alg)
+{
+    switch (alg) {
+
+    case MG_JWT_HS384:
+        return 48;
+
+    case MG_JWT_HS512:
+        return 64;
+
+    default:
+        return 32;
+    }
 }
 
 
@@ -355,10 +388,24 @@ mg_jwk_parse_key(mg_jwk_t *key, json_t *jwk, mg_allocator_t *a, char *reason)
         return rc;
     }
 
-    if (alg != MG_JWT_ALG_UNKNOWN && !mg_jwk_fits(key, alg)) {
+    if (alg != MG_JWT_ALG_UNKNOWN && !mg_jwk_fits_type(key, alg)) {
         snprintf(reason, MG_JWK_REASON_LEN,
                  "\"alg\" does not match the key type or curve");
         rc = MG_JWK_SKIP;
+        goto failed;
+    }
+
+    /* the shortest HMAC key RFC 7518 allows is the size of the hash */
+
+    if (key->kty == MG_JWK_OCT
+        && key->secret.len < mg_jwk_hmac_size(alg))
+    {
+        snprintf(reason, MG_JWK_REASON_LEN,
+                 "oct key of %zu bytes, shorter than the %zu RFC 7518 "
+                 "requires%s%s", key->secret.len, mg_jwk_hmac_size(alg),
+                 (alg != MG_JWT_ALG_UNKNOWN) ? " for " : "",
+                 (alg != MG_JWT_ALG_UNKNOWN) ? mg_jwt_alg_name(alg) : "");
+        rc = MG_JWK_WEAK;
         goto failed;
     }
 
@@ -507,10 +554,18 @@ mg_jwk_rsa(mg_jwk_t *key, json_t *jwk, char *reason)
 
     bits = BN_num_bits(n);
 
-    if (bits < MG_JWK_RSA_MIN_BITS || bits > MG_JWK_RSA_MAX_BITS) {
+    if (bits < MG_JWK_RSA_MIN_BITS) {
         snprintf(reason, MG_JWK_REASON_LEN,
-                 "RSA modulus of %d bits is not within %d..%d", bits,
-                 MG_JWK_RSA_MIN_BITS, MG_JWK_RSA_MAX_BITS);
+                 "RSA modulus of %d bits, shorter than the %d RFC 7518 "
+                 "requires", bits, MG_JWK_RSA_MIN_BITS);
+        rc = MG_JWK_WEAK;
+        goto done;
+    }
+
+    if (bits > MG_JWK_RSA_MAX_BITS) {
+        snprintf(reason, MG_JWK_REASON_LEN,
+                 "RSA modulus of %d bits is longer than %d", bits,
+                 MG_JWK_RSA_MAX_BITS);
         goto done;
     }
 
@@ -801,6 +856,34 @@ mg_jwk_curve(json_t *jwk, const mg_jwk_curve_t *curves)
     }
 
     return NULL;
+}
+
+
+/* "key N (kid \"...\"): reason", or "key N: reason" */
+
+static void
+mg_jwk_skip_reason(char *dst, size_t size, json_t *jwk, size_t i,
+    const char *reason)
+{
+    int      n;
+    json_t  *v;
+    char     kid[MG_JWK_KID_SHOWN + 4];
+
+    v = json_is_object(jwk) ? json_object_get(jwk, "kid") : NULL;
+
+    if (json_is_string(v)) {
+        mg_jwk_printable(kid, sizeof(kid), json_string_value(v),
+                         json_string_length(v), 1);
+
+        n = snprintf(dst, size, "key %zu (kid \"%s\"): ", i, kid);
+
+    } else {
+        n = snprintf(dst, size, "key %zu: ", i);
+    }
+
+    /* the prefix always fits, the reason is cut if need be */
+
+    mg_jwk_printable(dst + n, size - n, reason, strlen(reason), 0);
 }
 
 

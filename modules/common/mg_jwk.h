@@ -46,10 +46,13 @@ typedef struct {
 typedef struct {
     mg_jwk_t             *keys;
     size_t                nkeys;
-    size_t                skipped;    /* keys left out as unusable */
+    size_t                skipped;    /* keys left out, weak ones included */
+    size_t                weak;       /* keys left out as too weak */
     char                  skip_reason[128];  /* why the last one was:
                                                 "key N (kid \"...\"): ...",
                                                 N from 0, printable ASCII */
+    char                  weak_reason[128];  /* the first weak one, the
+                                                same way */
 } mg_jwks_t;
 
 
@@ -57,7 +60,10 @@ typedef struct {
  * Parses a JWK Set ({"keys": [...]}) or a single JWK object.  Keys that
  * cannot verify signatures are left out and counted in skipped: "use"
  * other than "sig", "key_ops" without "verify", an unknown kty, crv or alg,
- * missing or malformed members, EC points not on the curve.  Public
+ * missing or malformed members, EC points not on the curve.  Keys weaker
+ * than RFC 7518 allows are left out too, and counted in weak as well: an
+ * oct key shorter than 32 bytes, or than the hash of its own alg (48 bytes
+ * for HS384, 64 for HS512), and an RSA modulus under 2048 bits.  Public
  * members only are read; private ones ("d", "p", ...) are ignored.
  *
  * Returns 0 (nkeys may be 0: the caller decides), or -1 with a message in
@@ -71,7 +77,11 @@ int mg_jwks_parse(mg_jwks_t *jwks, const unsigned char *data, size_t len,
 
 void mg_jwks_free(mg_jwks_t *jwks);
 
-/* whether key may verify a signature made with alg (kty, crv, own alg) */
+/*
+ * Whether key may verify a signature made with alg: kty, crv, its own alg,
+ * and for an oct key without alg its length (a 40-byte key verifies HS256
+ * but not HS384).
+ */
 int mg_jwk_fits(const mg_jwk_t *key, mg_jwt_alg_e alg);
 
 

@@ -14,7 +14,10 @@
 
 static int mg_jwt_json(mg_json_t *json, const unsigned char *data,
     size_t len, mg_allocator_t *a);
-static int mg_jwt_ctl(const mg_json_t *json);
+static const char *mg_jwt_ctl(const mg_json_t *json);
+static int mg_jwt_string_ctl(const unsigned char *p,
+    const unsigned char *last);
+static size_t mg_jwt_list_escape(unsigned char *p, size_t n);
 static int mg_jwt_header(mg_jwt_t *jwt, mg_allocator_t *a,
     const char **err);
 static int mg_jwt_time(const mg_json_t *json, const char *name,
@@ -163,8 +166,9 @@ mg_jwt_parse(mg_jwt_t *jwt, const unsigned char *token, size_t len,
 
     /* claims end up in headers and logs: no way to split a line there */
 
-    if (mg_jwt_ctl(&jwt->payload)) {
-        *err = "claim or header value contains CR, LF or NUL";
+    *err = mg_jwt_ctl(&jwt->payload);
+
+    if (*err != NULL) {
         return -1;
     }
 
@@ -213,14 +217,92 @@ mg_jwt_json(mg_json_t *json, const unsigned char *data, size_t len,
 }
 
 
-static int
+/*
+ * Returns why a string of the header or claims set cannot be handed out,
+ * or NULL.  No header value may carry a control character other than HT
+ * (RFC 9110, section 5.5), and proxies and backends differ in what they
+ * make of one, so every string is checked, member names and the strings
+ * inside objects and arrays too: $jwt_payload shows them all.  The
+ * tokenizer flags CR, LF and NUL; the other control characters are looked
+ * for here.
+ */
+
+static const char *
 mg_jwt_ctl(const mg_json_t *json)
 {
-    uint32_t  i;
+    uint32_t              i;
+    const char           *err;
+    const mg_json_tok_t  *t;
+
+    err = NULL;
 
     for (i = 0; i < json->ntoks; i++) {
-        if (json->toks[i].flags & MG_JSON_CTL) {
+        t = &json->toks[i];
+
+        if (t->flags & MG_JSON_CTL) {
+            return "claim or header value contains CR, LF or NUL";
+        }
+
+        if (err == NULL
+            && t->type == MG_JSON_STRING
+            && mg_jwt_string_ctl(json->buf + t->start + 1,
+                                 json->buf + t->end - 1))
+        {
+            err = "claim or header value contains a control character";
+        }
+    }
+
+    return err;
+}
+
+
+/*
+ * The text between a string's quotes, which the tokenizer has found valid:
+ * raw bytes below 0x20 are not there, escapes are complete.  DEL may be
+ * raw, the others come as \b, \f, \n, \r or \u00XX.
+ */
+
+static int
+mg_jwt_string_ctl(const unsigned char *p, const unsigned char *last)
+{
+    size_t         k;
+    uint32_t       cp;
+    unsigned char  c;
+
+    while (p < last) {
+
+        if (*p == 0x7f) {
             return 1;
+        }
+
+        if (*p++ != '\\') {
+            continue;
+        }
+
+        switch (*p++) {
+
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+            return 1;
+
+        case 'u':
+            cp = 0;
+
+            for (k = 0; k < 4; k++) {
+                c = *p++;
+                cp = cp * 16 + ((c <= '9') ? c - '0' : (c | 0x20) - 'a' + 10);
+            }
+
+            if ((cp < 0x20 && cp != '\t') || cp == 0x7f) {
+                return 1;
+            }
+
+            break;
+
+        default:
+            break;
         }
     }
 
@@ -244,8 +326,9 @@ mg_jwt_header(mg_jwt_t *jwt, mg_allocator_t *a, const char **err)
 
     h = &jwt->header;
 
-    if (mg_jwt_ctl(h)) {
-        *err = "claim or header value contains CR, LF or NUL";
+    *err = mg_jwt_ctl(h);
+
+    if (*err != NULL) {
         return -1;
     }
 
@@ -399,15 +482,24 @@ mg_jwt_lookup(const mg_json_t *json, const mg_str_t *path, size_t npath)
 
 
 /*
- * The output never outgrows the token (end - start bytes):
+ * An array's elements are joined by ",", and each element's own "," and
+ * "%" are written as %2C and %25: "team,admin" inside an array cannot
+ * pass for two elements, and a map or regex that splits the list at
+ * commas sees each element exactly once.  Elements without either
+ * character look as they do in NGINX Plus ("admin,dev").
+ *
+ * The room this takes (mg_jwt_value_size()):
  *
  *   - a string unescapes to at most end - start - 2 bytes (see
  *     mg_json_string()), a number, true or false is copied as is, null
  *     gives nothing, and compact JSON only ever drops bytes;
  *   - so each element of an array is rendered in at most its own length,
  *     and the n - 1 commas that join n elements are matched one for one by
- *     the commas of the array text, which also has its two brackets: the
- *     array takes at most end - start - 2 bytes.
+ *     the commas of the array text, which also has its two brackets;
+ *   - a "," or "%" in a rendered element comes from the same byte in the
+ *     token, or from a \u escape of six bytes that the three of %2C or
+ *     %25 fit in: two more bytes for each "," and "%" of the array's text
+ *     are enough.
  */
 
 size_t
@@ -453,14 +545,94 @@ mg_jwt_value(const mg_json_t *json, uint32_t i, unsigned char *dst)
         }
 
         if (json->toks[k].type == MG_JSON_ARRAY) {
-            d += mg_json_compact(json, k, d);
+            n = mg_json_compact(json, k, d);
 
         } else {
-            d += mg_jwt_value(json, k, d);
+            n = mg_jwt_value(json, k, d);
         }
+
+        d += mg_jwt_list_escape(d, n);
 
         k = json->toks[k].next;
     }
 
     return d - dst;
+}
+
+
+size_t
+mg_jwt_value_size(const mg_json_t *json, uint32_t i)
+{
+    size_t                n;
+    const unsigned char  *p, *last;
+    const mg_json_tok_t  *t;
+
+    if (i >= json->ntoks) {
+        return 0;
+    }
+
+    t = &json->toks[i];
+    n = t->end - t->start;
+
+    if (t->type != MG_JSON_ARRAY) {
+        return n;
+    }
+
+    last = json->buf + t->end;
+
+    for (p = json->buf + t->start; p < last; p++) {
+        if (*p == ',' || *p == '%') {
+            n += 2;
+        }
+    }
+
+    return n;
+}
+
+
+/* escapes the n bytes at p in place, from the end; returns the new length */
+
+static size_t
+mg_jwt_list_escape(unsigned char *p, size_t n)
+{
+    size_t          m, i;
+    unsigned char  *d;
+
+    m = n;
+
+    for (i = 0; i < n; i++) {
+        if (p[i] == ',' || p[i] == '%') {
+            m += 2;
+        }
+    }
+
+    if (m == n) {
+        return n;
+    }
+
+    d = p + m;
+
+    while (n) {
+        n--;
+
+        switch (p[n]) {
+
+        case ',':
+            *--d = 'C';
+            *--d = '2';
+            *--d = '%';
+            break;
+
+        case '%':
+            *--d = '5';
+            *--d = '2';
+            *--d = '%';
+            break;
+
+        default:
+            *--d = p[n];
+        }
+    }
+
+    return m;
 }

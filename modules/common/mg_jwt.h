@@ -67,7 +67,9 @@ typedef struct {
  * claims set that is not a JSON object or has duplicate member names; a
  * missing, unknown or "none" (any case) alg; a "crit" header parameter; a
  * non-string kid; non-number exp or nbf; any string in the header or the
- * claims set that would unescape to CR, LF or NUL.
+ * claims set that would unescape to a control character other than HT
+ * (0x00-0x08, 0x0a-0x1f, 0x7f): "claim or header value contains CR, LF or
+ * NUL" for those three, "... contains a control character" for the rest.
  */
 int mg_jwt_parse(mg_jwt_t *jwt, const unsigned char *token, size_t len,
     mg_allocator_t *a, const char **err);
@@ -87,11 +89,18 @@ int32_t mg_jwt_lookup(const mg_json_t *json, const mg_str_t *path,
 /*
  * Writes value i as nginx variables show it: strings unescaped, numbers
  * exactly as written, true/false as words, null as the empty string,
- * arrays as their elements so rendered and joined by "," (elements that
- * are objects or arrays as compact JSON), objects as compact JSON.  dst
- * needs (end - start) bytes of token i; returns the length written.
+ * arrays as their elements so rendered (elements that are objects or
+ * arrays as compact JSON), each with its "," and "%" written as %2C and
+ * %25, and joined by ",", objects as compact JSON.  dst needs
+ * mg_jwt_value_size() bytes; returns the length written.
  */
 size_t mg_jwt_value(const mg_json_t *json, uint32_t i, unsigned char *dst);
+
+/*
+ * The room mg_jwt_value() needs for value i: (end - start) bytes, and for
+ * an array two more for each "," and "%" in its text.
+ */
+size_t mg_jwt_value_size(const mg_json_t *json, uint32_t i);
 
 
 #endif /* _MG_JWT_H_INCLUDED_ */

@@ -55,6 +55,15 @@
 /* what a bulk string costs in RESP beyond its bytes, at most */
 #define NGX_HTTP_LIMIT_REDIS_BULK              (NGX_SIZE_T_LEN + 5)
 
+/*
+ * The largest element of the script's answer: an integer
+ * (":-9223372036854775808\r\n"), or, as a run's count, the error a GET
+ * got ("-WRONGTYPE Operation against a key holding the wrong kind of
+ * value\r\n"), with room to spare.
+ */
+#define NGX_HTTP_LIMIT_REDIS_REPLY_INTEGER     23
+#define NGX_HTTP_LIMIT_REDIS_REPLY_ERROR       256
+
 
 /*
  * Where a batch's command is put together, just before it is sent, each
@@ -301,7 +310,8 @@ ngx_http_limit_redis_flush(ngx_event_t *ev)
 {
     ngx_int_t                          rc;
     ngx_str_t                          reason, *args, *numbers, *entry, *prev;
-    ngx_uint_t                         i, j, k, s, m, nargs;
+    ngx_uint_t                         i, j, k, s, m, nargs, runs;
+    mg_resp_limits_t                   limits;
     ngx_http_limit_redis_ctx_t        *ctx;
     ngx_http_limit_redis_batch_t      *batch;
     ngx_http_limit_redis_limit_t      *limit;
@@ -374,6 +384,8 @@ ngx_http_limit_redis_flush(ngx_event_t *ev)
     /* then the requests, in their order */
 
     prev = NULL;
+    runs = 0;
+    limits.elements = 0;
 
     for (i = 0; i < s; i++) {
         ctx = batch->slots[i].ctx;
@@ -398,7 +410,21 @@ ngx_http_limit_redis_flush(ngx_event_t *ev)
         batch->slots[i].run = 0;
         prev = entry;
         nargs += 1 + 2 * ctx->n;
+
+        runs++;
+        limits.elements += 1 + ctx->n;
     }
+
+    /*
+     * The answer is a flat array, {count, backlog...} per run, which is
+     * all Redis may send back, besides an error instead of it
+     * (ngx_http_limit_redis_reply() checks the same count).
+     */
+
+    limits.depth = 1;
+    limits.size = mg_resp_array_size(limits.elements)
+                  + limits.elements * NGX_HTTP_LIMIT_REDIS_REPLY_INTEGER
+                  + runs * NGX_HTTP_LIMIT_REDIS_REPLY_ERROR;
 
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, ev->log, 0,
                    "limit_redis batch %p: %ui requests, %ui limits, "
@@ -406,7 +432,7 @@ ngx_http_limit_redis_flush(ngx_event_t *ev)
                    batch, s, m, command->nkeys, nargs);
 
     rc = ngx_http_meshgate_redis_eval(server->script, command->nkeys,
-                                      command->keys, nargs, args,
+                                      command->keys, nargs, args, &limits,
                                       ngx_http_limit_redis_reply, batch,
                                       ev->log, &batch->cmd);
 

@@ -127,30 +127,21 @@ ngx_http_metrics_count_request(ngx_http_request_t *r,
     }
 
     s = ngx_http_metrics_requests(r, cache, zone, &route, status);
-
-    if (s) {
-        ngx_http_metrics_add(s, 1);
-    }
+    ngx_http_metrics_add(s, 1);
 
     s = ngx_http_metrics_route_series(r, mlcf, zone, &route, &cache->duration,
                                       NGX_HTTP_METRICS_DURATION);
-    if (s) {
-        ngx_http_metrics_observe(s, (uint64_t) ms);
-    }
+    ngx_http_metrics_observe(s, (uint64_t) ms);
 
     s = ngx_http_metrics_route_series(r, mlcf, zone, &route,
                                       &cache->request_bytes,
                                       NGX_HTTP_METRICS_REQUEST_BYTES);
-    if (s) {
-        ngx_http_metrics_add(s, r->request_length);
-    }
+    ngx_http_metrics_add(s, r->request_length);
 
     s = ngx_http_metrics_route_series(r, mlcf, zone, &route,
                                       &cache->response_bytes,
                                       NGX_HTTP_METRICS_RESPONSE_BYTES);
-    if (s) {
-        ngx_http_metrics_add(s, r->connection->sent);
-    }
+    ngx_http_metrics_add(s, r->connection->sent);
 }
 
 
@@ -235,7 +226,7 @@ ngx_http_metrics_requests(ngx_http_request_t *r,
     s = ngx_http_metrics_series(zone, NGX_HTTP_METRICS_REQUESTS, buf,
                                 p - buf, NULL, r->connection->log);
 
-    if (s) {
+    if (!s->overflow) {
         c->key = key;
         c->series = s;
     }
@@ -249,15 +240,22 @@ ngx_http_metrics_route_series(ngx_http_request_t *r,
     ngx_http_metrics_loc_conf_t *mlcf, ngx_http_metrics_zone_t *zone,
     ngx_str_t *route, ngx_http_metrics_series_t **cached, ngx_uint_t family)
 {
-    if (*cached == NULL) {
-        *cached = ngx_http_metrics_series(zone, family, route->data,
-                                          route->len,
-                                          ngx_http_metrics_families[family]
-                                          .histogram ? mlcf->buckets : NULL,
-                                          r->connection->log);
+    ngx_http_metrics_series_t  *s;
+
+    if (*cached) {
+        return *cached;
     }
 
-    return *cached;
+    s = ngx_http_metrics_series(zone, family, route->data, route->len,
+                                ngx_http_metrics_families[family].histogram
+                                ? mlcf->buckets : NULL,
+                                r->connection->log);
+
+    if (!s->overflow) {
+        *cached = s;
+    }
+
+    return s;
 }
 
 
@@ -339,11 +337,9 @@ ngx_http_metrics_count_attempt(ngx_http_request_t *r,
 
 found:
 
-    if (uc->requests) {
-        ngx_http_metrics_add(uc->requests, 1);
-    }
+    ngx_http_metrics_add(uc->requests, 1);
 
-    if (uc->time && state->response_time != (ngx_msec_t) -1) {
+    if (state->response_time != (ngx_msec_t) -1) {
         ngx_http_metrics_observe(uc->time, state->response_time);
     }
 
@@ -396,10 +392,10 @@ ngx_http_metrics_find_attempt(ngx_http_request_t *r,
                                           r->connection->log);
     }
 
-    /* a series the zone had no room for is looked for again next time */
+    /* an overflow series is looked for again next time, and counted */
 
-    if (uc->requests == NULL || uc->time == NULL
-        || (failed && uc->failures == NULL))
+    if (uc->requests->overflow || uc->time->overflow
+        || (failed && uc->failures->overflow))
     {
         uc->upstream = NULL;
         return;
@@ -565,9 +561,7 @@ ngx_http_metrics_report(ngx_http_request_t *r, ngx_uint_t source,
     s = ngx_http_metrics_series(mlcf->shm_zone->data, family, buf, p - buf,
                                 NULL, r->connection->log);
 
-    if (s) {
-        ngx_http_metrics_add(s, 1);
-    }
+    ngx_http_metrics_add(s, 1);
 }
 
 

@@ -27,59 +27,88 @@ static ngx_int_t ngx_http_metrics_write_histogram(
 static ngx_int_t ngx_http_metrics_write_nginx(ngx_http_metrics_out_t *out);
 static ngx_int_t ngx_http_metrics_write_zone(ngx_http_metrics_out_t *out,
     ngx_http_metrics_zone_t *zone);
+static ngx_int_t ngx_http_metrics_write_value(ngx_http_metrics_out_t *out,
+    ngx_str_t *name, ngx_str_t *help, const char *type, u_char *label,
+    size_t len, ngx_atomic_uint_t value);
 static ngx_int_t ngx_http_metrics_write_header(ngx_http_metrics_out_t *out,
     ngx_str_t *name, ngx_str_t *help, const char *type);
 static u_char *ngx_http_metrics_reserve(ngx_http_metrics_out_t *out,
     size_t size);
 
 
+/* name="__overflow__", the label of a family's overflow series */
+#define ngx_http_metrics_overflow_label(name)                                \
+    name "=\"" NGX_HTTP_METRICS_OVERFLOW "\""
+
+
 ngx_http_metrics_family_t  ngx_http_metrics_families[] = {
 
     { ngx_string("meshgate_http_requests_total"),
       ngx_string("Client requests by route, method and status code."),
-      0 },
+      0,
+      ngx_string(ngx_http_metrics_overflow_label("route")
+                 ngx_http_metrics_overflow_label(",method")
+                 ngx_http_metrics_overflow_label(",code")) },
 
     { ngx_string("meshgate_http_request_duration_seconds"),
       ngx_string("Time from the first byte of a client request to its "
                  "logging, by route."),
-      1 },
+      1,
+      ngx_string(ngx_http_metrics_overflow_label("route")) },
 
     { ngx_string("meshgate_http_request_bytes_total"),
       ngx_string("Bytes of client requests (request line, header, body), "
                  "by route."),
-      0 },
+      0,
+      ngx_string(ngx_http_metrics_overflow_label("route")) },
 
     { ngx_string("meshgate_http_response_bytes_total"),
       ngx_string("Bytes sent to clients (header and body), by route."),
-      0 },
+      0,
+      ngx_string(ngx_http_metrics_overflow_label("route")) },
 
     { ngx_string("meshgate_upstream_requests_total"),
       ngx_string("Attempts to get a response from an upstream peer, by "
                  "status code (502 or 504 when no response came)."),
-      0 },
+      0,
+      ngx_string(ngx_http_metrics_overflow_label("upstream")
+                 ngx_http_metrics_overflow_label(",peer")
+                 ngx_http_metrics_overflow_label(",code")) },
 
     { ngx_string("meshgate_upstream_response_time_seconds"),
       ngx_string("Time of upstream attempts, from connecting to the end "
                  "of the response."),
-      1 },
+      1,
+      ngx_string(ngx_http_metrics_overflow_label("upstream")
+                 ngx_http_metrics_overflow_label(",peer")) },
 
     { ngx_string("meshgate_upstream_failures_total"),
       ngx_string("Upstream attempts that got no valid response header: "
                  "errors and timeouts."),
-      0 },
+      0,
+      ngx_string(ngx_http_metrics_overflow_label("upstream")
+                 ngx_http_metrics_overflow_label(",peer")
+                 ngx_http_metrics_overflow_label(",reason")) },
 
     { ngx_string("meshgate_auth_jwt_results_total"),
       ngx_string("auth_jwt results by route: ok, missing, invalid, "
                  "forbidden, error."),
-      0 },
+      0,
+      ngx_string(ngx_http_metrics_overflow_label("route")
+                 ngx_http_metrics_overflow_label(",result")) },
 
     { ngx_string("meshgate_limit_redis_outcomes_total"),
       ngx_string("limit_redis verdicts by zone."),
-      0 },
+      0,
+      ngx_string(ngx_http_metrics_overflow_label("zone")
+                 ngx_http_metrics_overflow_label(",outcome")) },
 
     { ngx_string("meshgate_aggregate_parts_total"),
       ngx_string("aggregate part outcomes by route and part."),
-      0 }
+      0,
+      ngx_string(ngx_http_metrics_overflow_label("route")
+                 ngx_http_metrics_overflow_label(",part")
+                 ngx_http_metrics_overflow_label(",outcome")) }
 };
 
 
@@ -374,60 +403,111 @@ ngx_http_metrics_write_nginx(ngx_http_metrics_out_t *out)
 }
 
 
+/*
+ * The zone's own state: how full it is, by series and by memory, and what
+ * went to the overflow series.
+ */
+
 static ngx_int_t
 ngx_http_metrics_write_zone(ngx_http_metrics_out_t *out,
     ngx_http_metrics_zone_t *zone)
 {
-    u_char     *p, label[sizeof("zone=\"\"")
-                         + MG_PROM_ESCAPED_LEN(NGX_HTTP_METRICS_VALUE_LEN)];
-    ngx_str_t  *name;
-    size_t      len;
+    u_char            label[sizeof("zone=\"\"")
+                            + MG_PROM_ESCAPED_LEN(NGX_HTTP_METRICS_VALUE_LEN)];
+    size_t            len;
+    ngx_str_t        *name;
+    ngx_uint_t        pages;
+    ngx_slab_pool_t  *shpool;
 
     static ngx_str_t  series = ngx_string("meshgate_metrics_series");
     static ngx_str_t  series_help = ngx_string(
-        "Series the metrics zone holds.");
+        "Series the metrics zone holds, not counting the overflow series.");
+
+    static ngx_str_t  max = ngx_string("meshgate_metrics_max_series");
+    static ngx_str_t  max_help = ngx_string(
+        "The most series the metrics zone may hold (max_series).");
+
+    static ngx_str_t  size = ngx_string("meshgate_metrics_zone_size_bytes");
+    static ngx_str_t  size_help = ngx_string(
+        "Memory of the metrics zone its allocator hands out, in pages.");
+
+    static ngx_str_t  used = ngx_string("meshgate_metrics_zone_used_bytes");
+    static ngx_str_t  used_help = ngx_string(
+        "Memory of the metrics zone in use, in whole pages (its own "
+        "tables included).");
 
     static ngx_str_t  dropped = ngx_string(
         "meshgate_metrics_series_dropped_total");
     static ngx_str_t  dropped_help = ngx_string(
-        "Observations not counted because their series did not fit into "
-        "the metrics zone.");
+        "Observations whose series did not fit into the metrics zone, "
+        "counted in their family's __overflow__ series instead.");
 
     name = &zone->shm_zone->shm.name;
+    shpool = zone->shpool;
 
     len = ngx_http_metrics_label(label, "zone", name->data, name->len)
           - label;
 
-    if (ngx_http_metrics_write_header(out, &series, &series_help, "gauge")
+    /* the slab allocator's own page count, read without its lock */
+
+    pages = shpool->last - shpool->pages;
+
+    if (ngx_http_metrics_write_value(out, &series, &series_help, "gauge",
+                                     label, len, zone->sh->nseries)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    p = ngx_http_metrics_reserve(out, series.len + len + NGX_ATOMIC_T_LEN
-                                      + 4);
-    if (p == NULL) {
+    if (zone->max_series
+        && ngx_http_metrics_write_value(out, &max, &max_help, "gauge",
+                                        label, len, zone->max_series)
+           != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    out->b->last = ngx_sprintf(p, "%V{%*s} %uA\n", &series, len, label,
-                               (ngx_atomic_uint_t) zone->sh->nseries);
-
-    if (ngx_http_metrics_write_header(out, &dropped, &dropped_help,
-                                      "counter")
+    if (ngx_http_metrics_write_value(out, &size, &size_help, "gauge",
+                                     label, len, pages << ngx_pagesize_shift)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    p = ngx_http_metrics_reserve(out, dropped.len + len + NGX_ATOMIC_T_LEN
-                                      + 4);
+    if (ngx_http_metrics_write_value(out, &used, &used_help, "gauge",
+                                     label, len,
+                                     (pages - shpool->pfree)
+                                     << ngx_pagesize_shift)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_metrics_write_value(out, &dropped, &dropped_help,
+                                        "counter", label, len,
+                                        zone->sh->dropped);
+}
+
+
+/* a family of one series: HELP, TYPE, then name{label} value */
+
+static ngx_int_t
+ngx_http_metrics_write_value(ngx_http_metrics_out_t *out, ngx_str_t *name,
+    ngx_str_t *help, const char *type, u_char *label, size_t len,
+    ngx_atomic_uint_t value)
+{
+    u_char  *p;
+
+    if (ngx_http_metrics_write_header(out, name, help, type) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_http_metrics_reserve(out, name->len + len + NGX_ATOMIC_T_LEN + 4);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    out->b->last = ngx_sprintf(p, "%V{%*s} %uA\n", &dropped, len, label,
-                               (ngx_atomic_uint_t) zone->sh->dropped);
+    out->b->last = ngx_sprintf(p, "%V{%*s} %uA\n", name, len, label, value);
 
     return NGX_OK;
 }

@@ -16,6 +16,12 @@
  * creating a series takes the zone's mutex.  Readers walk hash chains and
  * family lists without the lock: a series is fully written before the
  * pointer that publishes it.
+ *
+ * A full zone (max_series, or no memory) creates no series: what a new
+ * series would count goes to its family's overflow series, whose every
+ * label is "__overflow__", so that a family's total stays right.  The
+ * zone reserves their memory when it is created and publishes each one
+ * the first time it is needed.
  */
 
 
@@ -43,8 +49,8 @@
 
 #define NGX_HTTP_METRICS_MAX_BOUNDS    32
 
-/* a full zone is logged at most this often, seconds */
-#define NGX_HTTP_METRICS_LOG_INTERVAL  60
+/* the value of every label of an overflow series */
+#define NGX_HTTP_METRICS_OVERFLOW      "__overflow__"
 
 /* per-location caches of series, entries */
 #define NGX_HTTP_METRICS_CACHE         16
@@ -71,6 +77,7 @@ typedef struct {
     ngx_str_t                        name;
     ngx_str_t                        help;
     ngx_uint_t                       histogram;
+    ngx_str_t                        overflow;   /* its labels' text */
 } ngx_http_metrics_family_t;
 
 
@@ -103,6 +110,14 @@ struct ngx_http_metrics_series_s {
      * one, which workers of the old configuration may still count.
      */
     uint8_t                          retired;
+
+    /*
+     * The family's overflow series.  Callers do not keep it in their
+     * caches: each observation that goes to it is looked up again, and
+     * counted in the zone's "dropped".
+     */
+    uint8_t                          overflow;
+    uint8_t                          published;  /* overflow: in the lists */
 };
 
 
@@ -117,9 +132,12 @@ typedef struct {
     ngx_uint_t                       mask;
     ngx_http_metrics_list_t          families[NGX_HTTP_METRICS_NFAMILIES];
 
-    ngx_atomic_t                     nseries;
-    ngx_atomic_t                     dropped;    /* observations */
-    ngx_atomic_t                     logged;     /* time the zone was full */
+    /* reserved when the zone is made, published when first needed */
+    ngx_http_metrics_series_t       *overflow[NGX_HTTP_METRICS_NFAMILIES];
+
+    ngx_atomic_t                     nseries;    /* not the overflow ones */
+    ngx_atomic_t                     dropped;    /* observations overflowed */
+    ngx_atomic_t                     logged;     /* the zone was full */
 
     /* the smallest series that did not fit; 0: none failed yet */
     size_t                           full;

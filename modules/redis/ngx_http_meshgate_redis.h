@@ -21,6 +21,8 @@
 /* redisReply is declared in hiredis.h (which includes read.h), not read.h */
 #include <hiredis/hiredis.h>
 
+#include "mg_resp.h"
+
 
 typedef struct ngx_http_meshgate_redis_server_s
     ngx_http_meshgate_redis_server_t;
@@ -30,13 +32,23 @@ typedef struct ngx_http_meshgate_redis_script_s
     ngx_http_meshgate_redis_script_t;
 
 
+/* every reply may have this many bytes: room for an error message */
+#define NGX_HTTP_MESHGATE_REDIS_REPLY_MIN       4096
+
+/* the bounds of a reply when the caller gives none */
+#define NGX_HTTP_MESHGATE_REDIS_REPLY_SIZE      (64 * 1024)
+#define NGX_HTTP_MESHGATE_REDIS_REPLY_ELEMENTS  1024
+
+
 /*
  * The outcome of a command, as passed to its handler:
  *
  * NGX_OK         a reply arrived (it may be a Redis error reply:
  *                reply->type == REDIS_REPLY_ERROR);
  * NGX_ERROR      the connection failed or broke before the reply;
- * NGX_ABORT      the deadline ("timeout=") passed; a late reply is dropped.
+ * NGX_ABORT      the deadline ("timeout=") passed, or another command on
+ *                the connection did and Redis has not answered since;
+ *                a late reply is dropped.
  *
  * The reply belongs to the client and is freed when the handler returns.
  */
@@ -69,12 +81,20 @@ ngx_http_meshgate_redis_script_t *ngx_http_meshgate_redis_add_script(
 
 /*
  * Queues a command; argv holds argc binary-safe strings that are copied
- * before the call returns.  Returns
+ * before the call returns.  limits bound the reply: what the command can
+ * legitimately receive (see mg_resp.h); every reply may have at least
+ * NGX_HTTP_MESHGATE_REDIS_REPLY_MIN bytes, so that an error reply always
+ * fits.  NULL: NGX_HTTP_MESHGATE_REDIS_REPLY_SIZE bytes, arrays of
+ * NGX_HTTP_MESHGATE_REDIS_REPLY_ELEMENTS, two levels deep.  A reply over
+ * its bounds breaks the connection: it is dropped, and every command on it
+ * fails with NGX_ERROR, as when Redis closes it.  Returns
  *
  * NGX_OK         the handler will be called exactly once, later, never
  *                from within this call, unless the command is cancelled;
- * NGX_DECLINED   the server is known to be down (reconnecting): failing
- *                at once beats waiting for a connect timeout;
+ * NGX_DECLINED   the server is known to be down (reconnecting), or not to
+ *                answer (a command timed out, and Redis has not answered
+ *                the PING sent since): failing at once beats waiting for
+ *                a timeout;
  * NGX_BUSY       too many commands are already waiting on the connection;
  * NGX_ERROR      no memory.
  *
@@ -82,13 +102,15 @@ ngx_http_meshgate_redis_script_t *ngx_http_meshgate_redis_add_script(
  */
 ngx_int_t ngx_http_meshgate_redis_send(
     ngx_http_meshgate_redis_server_t *server, ngx_uint_t argc,
-    ngx_str_t *argv, ngx_http_meshgate_redis_handler_pt handler, void *data,
-    ngx_log_t *log, ngx_http_meshgate_redis_cmd_t **cmd);
+    ngx_str_t *argv, const mg_resp_limits_t *limits,
+    ngx_http_meshgate_redis_handler_pt handler, void *data, ngx_log_t *log,
+    ngx_http_meshgate_redis_cmd_t **cmd);
 
 /* EVALSHA script numkeys keys... args..., with the NOSCRIPT fallback */
 ngx_int_t ngx_http_meshgate_redis_eval(
     ngx_http_meshgate_redis_script_t *script, ngx_uint_t nkeys,
     ngx_str_t *keys, ngx_uint_t nargs, ngx_str_t *args,
+    const mg_resp_limits_t *limits,
     ngx_http_meshgate_redis_handler_pt handler, void *data, ngx_log_t *log,
     ngx_http_meshgate_redis_cmd_t **cmd);
 

@@ -37,6 +37,14 @@
  *   returns, and the reader builds one reply at a time, so the arena is
  *   emptied once a reply is done (ngx_http_meshgate_redis_reply_alloc());
  *
+ * - a framing reader (mg_resp_read()) that the received bytes go through
+ *   before hiredis's reader sees them, one reply at a time, within the
+ *   bounds of the command that the reply answers: hiredis allocates what
+ *   a header announces and keeps what arrives until a bulk string is
+ *   complete, so without bounds one header from a broken or hostile
+ *   server could cost gigabytes.  A reply over its bounds is a protocol
+ *   error, handled as a broken connection;
+ *
  * - one timer for the deadlines ("timeout=").  Commands join the queue in
  *   the order of their deadlines, so the oldest pending command always
  *   expires first and one timer is enough; it is moved lazily, when it
@@ -57,6 +65,19 @@
  *   Once reconnected and through the handshake, a connection that is down
  *   takes one command at a time to prove itself; the others still fail at
  *   once.  The backoff starts over only when one has succeeded.
+ *
+ * - a "stalled" flag: a command whose deadline passes shows that Redis
+ *   does not answer (CLIENT PAUSE, a long script, a hung server), and
+ *   the next commands would only wait for their deadlines too.  So the
+ *   first timeout fails every command waiting on the connection at once,
+ *   marks it down, and sends a PING behind them; the connection takes no
+ *   command until the PING is answered, which shows that Redis has caught
+ *   up with everything sent before.  A silent Redis thus costs one
+ *   timeout per connection, not one per command.  A late reply to a
+ *   command that timed out does not end the stall: only the PING does,
+ *   so that a server that answers the wrong commands is not taken for
+ *   one that works.  If the PING stays unanswered too, the connection is
+ *   dropped and reconnected as when replies stop coming (STALE below).
  *
  * On reload or graceful quit the connections are deliberately not marked
  * idle (c->idle), which would have them closed at once: the requests the
@@ -87,12 +108,16 @@ typedef enum {
 } ngx_http_meshgate_redis_state_e;
 
 
-/* what a command is: the caller's, or part of a connection's handshake */
+/*
+ * What a command is: the caller's, part of a connection's handshake, or
+ * the PING that tests a stalled connection.
+ */
 typedef enum {
     NGX_HTTP_MESHGATE_REDIS_USER = 0,
     NGX_HTTP_MESHGATE_REDIS_AUTH,
     NGX_HTTP_MESHGATE_REDIS_SELECT,
-    NGX_HTTP_MESHGATE_REDIS_LOAD
+    NGX_HTTP_MESHGATE_REDIS_LOAD,
+    NGX_HTTP_MESHGATE_REDIS_PROBE
 } ngx_http_meshgate_redis_kind_e;
 
 
@@ -114,7 +139,12 @@ struct ngx_http_meshgate_redis_cmd_s {
     size_t                                args;
     ngx_uint_t                            argc;
 
-    unsigned                              kind:2;
+    /* the bounds of the reply, see mg_resp.h */
+    size_t                                reply_size;
+    uint32_t                              reply_elements;
+
+    unsigned                              reply_depth:3;
+    unsigned                              kind:3;
     unsigned                              retry:1;
 };
 
@@ -130,6 +160,9 @@ struct ngx_http_meshgate_redis_conn_s {
     u_char                               *arena;
     size_t                                used;
     void                                 *overflow;
+
+    /* its framing, within the bounds of its command */
+    mg_resp_reader_t                      frame;
 
     /* a copy of the cycle's log, to add context and to mute repeats */
     ngx_log_t                             log;
@@ -157,6 +190,12 @@ struct ngx_http_meshgate_redis_conn_s {
 
     unsigned                              down:1;
 
+    /* a command timed out, and Redis has not answered the PING since */
+    unsigned                              stalled:1;
+
+    /* a reply has begun: the framing reader has its bounds */
+    unsigned                              reading:1;
+
     /* a caller was turned away for want of room since the last reply */
     unsigned                              full:1;
 };
@@ -183,11 +222,15 @@ static void ngx_http_meshgate_redis_read_handler(ngx_event_t *rev);
 static void ngx_http_meshgate_redis_write_handler(ngx_event_t *wev);
 static void ngx_http_meshgate_redis_flush_handler(ngx_event_t *ev);
 static void ngx_http_meshgate_redis_deadline_handler(ngx_event_t *ev);
+static void ngx_http_meshgate_redis_stall(
+    ngx_http_meshgate_redis_conn_t *conn);
 static void ngx_http_meshgate_redis_reconnect_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_meshgate_redis_flush(
     ngx_http_meshgate_redis_conn_t *conn);
+static ngx_int_t ngx_http_meshgate_redis_read(
+    ngx_http_meshgate_redis_conn_t *conn, u_char *buf, size_t n);
 static ngx_int_t ngx_http_meshgate_redis_process(
-    ngx_http_meshgate_redis_conn_t *conn);
+    ngx_http_meshgate_redis_conn_t *conn, u_char *reason, size_t len);
 static ngx_int_t ngx_http_meshgate_redis_complete(
     ngx_http_meshgate_redis_conn_t *conn, ngx_http_meshgate_redis_cmd_t *cmd,
     redisReply *reply);
@@ -204,6 +247,8 @@ static ngx_http_meshgate_redis_conn_t *ngx_http_meshgate_redis_pick(
     ngx_int_t *rc);
 static ngx_http_meshgate_redis_cmd_t *ngx_http_meshgate_redis_alloc(
     ngx_http_meshgate_redis_conn_t *conn);
+static void ngx_http_meshgate_redis_bound(ngx_http_meshgate_redis_cmd_t *cmd,
+    const mg_resp_limits_t *limits);
 static void ngx_http_meshgate_redis_enqueue(
     ngx_http_meshgate_redis_conn_t *conn, ngx_http_meshgate_redis_cmd_t *cmd);
 static void ngx_http_meshgate_redis_release(
@@ -246,13 +291,23 @@ static u_char *ngx_http_meshgate_redis_log_error(ngx_log_t *log, u_char *buf,
 #define ngx_http_meshgate_redis_room(conn)                                    \
     ((conn)->size - ((conn)->head - (conn)->tail))
 
-/* the caller, or the connection itself, still waits for the reply */
+/*
+ * The caller, or the handshake, still waits for the reply; a PING's
+ * deadline means nothing: Redis takes its time or the connection goes
+ * stale (ngx_http_meshgate_redis_deadline_handler())
+ */
 #define ngx_http_meshgate_redis_live(cmd)                                     \
-    ((cmd)->handler != NULL || (cmd)->kind != NGX_HTTP_MESHGATE_REDIS_USER)
+    ((cmd)->handler != NULL                                                   \
+     || ((cmd)->kind != NGX_HTTP_MESHGATE_REDIS_USER                          \
+         && (cmd)->kind != NGX_HTTP_MESHGATE_REDIS_PROBE))
 
-/* open, and either up or ready to take the one command that tests it */
+/*
+ * Open, not stalled, and either up or ready to take the one command that
+ * tests it
+ */
 #define ngx_http_meshgate_redis_usable(conn)                                  \
     ((conn)->state != NGX_HTTP_MESHGATE_REDIS_CLOSED                          \
+     && !(conn)->stalled                                                      \
      && (!(conn)->down                                                        \
          || ((conn)->state == NGX_HTTP_MESHGATE_REDIS_READY                   \
              && (conn)->npending == 0)))
@@ -278,7 +333,7 @@ static redisReplyObjectFunctions  ngx_http_meshgate_redis_reply_functions = {
 
 ngx_int_t
 ngx_http_meshgate_redis_send(ngx_http_meshgate_redis_server_t *server,
-    ngx_uint_t argc, ngx_str_t *argv,
+    ngx_uint_t argc, ngx_str_t *argv, const mg_resp_limits_t *limits,
     ngx_http_meshgate_redis_handler_pt handler, void *data, ngx_log_t *log,
     ngx_http_meshgate_redis_cmd_t **cmd)
 {
@@ -328,6 +383,8 @@ ngx_http_meshgate_redis_send(ngx_http_meshgate_redis_server_t *server,
     c->handler = handler;
     c->data = data;
 
+    ngx_http_meshgate_redis_bound(c, limits);
+
     ngx_http_meshgate_redis_enqueue(conn, c);
 
     *cmd = c;
@@ -339,6 +396,7 @@ ngx_http_meshgate_redis_send(ngx_http_meshgate_redis_server_t *server,
 ngx_int_t
 ngx_http_meshgate_redis_eval(ngx_http_meshgate_redis_script_t *script,
     ngx_uint_t nkeys, ngx_str_t *keys, ngx_uint_t nargs, ngx_str_t *args,
+    const mg_resp_limits_t *limits,
     ngx_http_meshgate_redis_handler_pt handler, void *data, ngx_log_t *log,
     ngx_http_meshgate_redis_cmd_t **cmd)
 {
@@ -402,6 +460,8 @@ ngx_http_meshgate_redis_eval(ngx_http_meshgate_redis_script_t *script,
     c->script = script;
     c->handler = handler;
     c->data = data;
+
+    ngx_http_meshgate_redis_bound(c, limits);
 
     ngx_http_meshgate_redis_enqueue(conn, c);
 
@@ -772,9 +832,6 @@ ngx_http_meshgate_redis_internal(ngx_http_meshgate_redis_conn_t *conn,
 
     cmd = ngx_http_meshgate_redis_alloc(conn);
 
-    /* connecting counts against the handshake, not the user's timeout */
-
-    cmd->deadline += conn->server->connect_timeout;
     cmd->start = conn->head;
 
     p = ngx_http_meshgate_redis_reserve(conn, size);
@@ -786,7 +843,22 @@ ngx_http_meshgate_redis_internal(ngx_http_meshgate_redis_conn_t *conn,
     cmd->kind = kind;
     cmd->script = script;
 
-    conn->nhandshake++;
+    /*
+     * The replies are a status, an error or a SHA1: within the bytes every
+     * reply may have.
+     */
+
+    cmd->reply_size = 0;
+    cmd->reply_elements = 0;
+    cmd->reply_depth = 0;
+
+    if (kind != NGX_HTTP_MESHGATE_REDIS_PROBE) {
+
+        /* connecting counts against the handshake, not the user's timeout */
+
+        cmd->deadline += conn->server->connect_timeout;
+        conn->nhandshake++;
+    }
 
     ngx_http_meshgate_redis_enqueue(conn, cmd);
 
@@ -864,6 +936,7 @@ ngx_http_meshgate_redis_healthy(ngx_http_meshgate_redis_conn_t *conn)
     server = conn->server;
 
     conn->down = 0;
+    conn->stalled = 0;
     conn->backoff = NGX_HTTP_MESHGATE_REDIS_BACKOFF;
     conn->log.log_level = conn->log_level;
 
@@ -878,7 +951,6 @@ ngx_http_meshgate_redis_read_handler(ngx_event_t *rev)
 {
     u_char                          *buf;
     ssize_t                          n;
-    ngx_int_t                        rc;
     ngx_connection_t                *c;
     ngx_http_meshgate_redis_conn_t  *conn;
 
@@ -921,19 +993,7 @@ ngx_http_meshgate_redis_read_handler(ngx_event_t *rev)
             return;
         }
 
-        if (redisReaderFeed(conn->reader, (const char *) buf, n)
-            != REDIS_OK)
-        {
-            ngx_http_meshgate_redis_fail(conn, "out of memory");
-            return;
-        }
-
-        rc = ngx_http_meshgate_redis_process(conn);
-
-        if (rc != NGX_OK) {
-            ngx_http_meshgate_redis_fail(conn, rc == NGX_DECLINED
-                                               ? "handshake failed"
-                                               : "bad reply");
+        if (ngx_http_meshgate_redis_read(conn, buf, n) != NGX_OK) {
             return;
         }
 
@@ -1004,19 +1064,22 @@ ngx_http_meshgate_redis_flush_handler(ngx_event_t *ev)
 static void
 ngx_http_meshgate_redis_deadline_handler(ngx_event_t *ev)
 {
-    ngx_msec_t                           now, next, stale;
-    ngx_uint_t                           live;
-    ngx_queue_t                         *q;
-    ngx_msec_int_t                       left;
-    ngx_http_meshgate_redis_cmd_t       *cmd;
-    ngx_http_meshgate_redis_conn_t      *conn;
-    ngx_http_meshgate_redis_handler_pt   handler;
+    ngx_msec_t                       now, next, stale;
+    ngx_uint_t                       live, expired;
+    ngx_queue_t                     *q;
+    ngx_msec_int_t                   left;
+    ngx_http_meshgate_redis_cmd_t   *cmd;
+    ngx_http_meshgate_redis_conn_t  *conn;
 
     conn = ev->data;
 
     now = ngx_current_msec;
-    next = NGX_TIMER_INFINITE;
-    live = 0;
+    expired = 0;
+
+    /*
+     * The rest of the queue expires later, unless there is a resent EVAL
+     * or the handshake, which has its own, longer deadline.
+     */
 
     for (q = ngx_queue_head(&conn->pending);
          q != ngx_queue_sentinel(&conn->pending);
@@ -1028,16 +1091,7 @@ ngx_http_meshgate_redis_deadline_handler(ngx_event_t *ev)
             continue;
         }
 
-        left = (ngx_msec_int_t) (cmd->deadline - now);
-
-        if (left > 0) {
-            live = 1;
-            next = ngx_min(next, (ngx_msec_t) left);
-
-            /*
-             * The rest expire later, unless there is a resent EVAL or the
-             * handshake, which has its own, longer deadline.
-             */
+        if ((ngx_msec_int_t) (cmd->deadline - now) > 0) {
 
             if (conn->nretries == 0 && conn->nhandshake == 0) {
                 break;
@@ -1053,15 +1107,40 @@ ngx_http_meshgate_redis_deadline_handler(ngx_event_t *ev)
             return;
         }
 
-        handler = cmd->handler;
+        expired = 1;
+    }
 
-        /* the reply, when it comes, finds no handler and is dropped */
+    if (expired) {
+        ngx_http_meshgate_redis_stall(conn);
 
-        cmd->handler = NULL;
+        if (conn->state == NGX_HTTP_MESHGATE_REDIS_CLOSED) {
+            return;
+        }
+    }
 
-        handler(cmd->data, NGX_ABORT, NULL);
+    /* what is left to wait for: the handshake, if anything */
 
-        cmd->data = NULL;
+    next = NGX_TIMER_INFINITE;
+    live = 0;
+
+    for (q = ngx_queue_head(&conn->pending);
+         q != ngx_queue_sentinel(&conn->pending);
+         q = ngx_queue_next(q))
+    {
+        cmd = ngx_queue_data(q, ngx_http_meshgate_redis_cmd_t, queue);
+
+        if (!ngx_http_meshgate_redis_live(cmd)) {
+            continue;
+        }
+
+        left = (ngx_msec_int_t) (cmd->deadline - now);
+
+        live = 1;
+        next = ngx_min(next, (ngx_msec_t) ngx_max(left, 1));
+
+        if (conn->nretries == 0 && conn->nhandshake == 0) {
+            break;
+        }
     }
 
     if (ngx_queue_empty(&conn->pending)) {
@@ -1104,6 +1183,94 @@ ngx_http_meshgate_redis_deadline_handler(ngx_event_t *ev)
     ev->cancelable = !live;
 
     ngx_add_timer(ev, next);
+}
+
+
+/*
+ * A caller's command timed out: Redis does not answer this connection,
+ * and the commands behind it would wait for their deadlines as well.
+ * They fail now, the connection takes no more until Redis answers a PING
+ * sent behind them, and one line says so.
+ */
+
+static void
+ngx_http_meshgate_redis_stall(ngx_http_meshgate_redis_conn_t *conn)
+{
+    char                                *action;
+    void                                *data;
+    mg_str_t                             ping;
+    ngx_queue_t                         *q;
+    ngx_http_meshgate_redis_cmd_t       *cmd;
+    ngx_http_meshgate_redis_server_t    *server;
+    ngx_http_meshgate_redis_handler_pt   handler;
+
+    server = conn->server;
+
+    conn->stalled = 1;
+
+    if (!conn->down) {
+        conn->down = 1;
+
+        if (server->ndown++ == 0) {
+
+            /* the reason says what was going on */
+
+            action = conn->log.action;
+            conn->log.action = NULL;
+
+            ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
+                          "redis unavailable (no reply in %M ms), failing "
+                          "commands at once until it answers a PING",
+                          server->timeout);
+
+            conn->log.action = action;
+        }
+
+        /* as in ngx_http_meshgate_redis_fail(): one error per episode */
+
+        if (conn->log.log_level > NGX_LOG_ALERT) {
+            conn->log.log_level = NGX_LOG_ALERT;
+        }
+    }
+
+    ping.data = (const unsigned char *) "PING";
+    ping.len = 4;
+
+    if (ngx_http_meshgate_redis_internal(conn, NGX_HTTP_MESHGATE_REDIS_PROBE,
+                                         1, &ping, NULL)
+        != NGX_OK)
+    {
+        /* no room to ask: starting over is the other way to find out */
+
+        ngx_http_meshgate_redis_fail(conn, "timed out");
+        return;
+    }
+
+    /*
+     * The replies, when they come, find no handler and are dropped.  A
+     * handler may send commands: they go to other connections, or fail.
+     */
+
+    for (q = ngx_queue_head(&conn->pending);
+         q != ngx_queue_sentinel(&conn->pending);
+         q = ngx_queue_next(q))
+    {
+        cmd = ngx_queue_data(q, ngx_http_meshgate_redis_cmd_t, queue);
+
+        if (cmd->kind != NGX_HTTP_MESHGATE_REDIS_USER
+            || cmd->handler == NULL)
+        {
+            continue;
+        }
+
+        handler = cmd->handler;
+        data = cmd->data;
+
+        cmd->handler = NULL;
+        cmd->data = NULL;
+
+        handler(data, NGX_ABORT, NULL);
+    }
 }
 
 
@@ -1160,40 +1327,130 @@ ngx_http_meshgate_redis_flush(ngx_http_meshgate_redis_conn_t *conn)
 }
 
 
+/*
+ * Received bytes: the framing reader cuts them into replies, and checks
+ * each against the bounds of the command it answers, before hiredis's
+ * reader sees any of its bytes; hiredis then builds one reply at a time.
+ * Returns NGX_ERROR when the connection has failed.
+ */
+
 static ngx_int_t
-ngx_http_meshgate_redis_process(ngx_http_meshgate_redis_conn_t *conn)
+ngx_http_meshgate_redis_read(ngx_http_meshgate_redis_conn_t *conn,
+    u_char *buf, size_t n)
 {
-    void                           *reply;
-    ngx_int_t                       rc;
+    int                             rc;
+    u_char                          reason[160], *p;
+    size_t                          used;
+    ngx_int_t                       done;
+    mg_resp_limits_t                limits;
+    mg_resp_reader_t               *frame;
     ngx_http_meshgate_redis_cmd_t  *cmd;
 
-    for ( ;; ) {
-        if (redisReaderGetReply(conn->reader, &reply) != REDIS_OK) {
-            ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
-                          "invalid reply from redis: %s",
-                          conn->reader->errstr);
+    frame = &conn->frame;
+
+    while (n) {
+
+        if (!conn->reading) {
+
+            /* Redis answers in order: the oldest command owns the reply */
+
+            if (ngx_queue_empty(&conn->pending)) {
+                ngx_http_meshgate_redis_fail(conn, "a reply to no command");
+                return NGX_ERROR;
+            }
+
+            cmd = ngx_queue_data(ngx_queue_head(&conn->pending),
+                                 ngx_http_meshgate_redis_cmd_t, queue);
+
+            limits.size = ngx_max(cmd->reply_size,
+                                  NGX_HTTP_MESHGATE_REDIS_REPLY_MIN);
+            limits.elements = cmd->reply_elements;
+            limits.depth = cmd->reply_depth;
+
+            mg_resp_reader_init(frame, &limits);
+            conn->reading = 1;
+        }
+
+        rc = mg_resp_read(frame, buf, n, &used);
+
+        if (rc == MG_RESP_ERROR) {
+
+            /* the reason goes into the one line that logs the failure */
+
+            if (frame->bound) {
+                p = ngx_snprintf(reason, sizeof(reason) - 1,
+                                 "reply over its bounds, %s: %uL, at most %uL",
+                                 frame->error, frame->value, frame->max);
+
+            } else {
+                p = ngx_snprintf(reason, sizeof(reason) - 1, "bad reply, %s",
+                                 frame->error);
+            }
+
+            *p = '\0';
+
+            ngx_http_meshgate_redis_fail(conn, (char *) reason);
             return NGX_ERROR;
         }
 
-        if (reply == NULL) {
-            return NGX_OK;
-        }
-
-        if (ngx_queue_empty(&conn->pending)) {
-            ngx_http_meshgate_redis_free_reply(conn);
-            ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
-                          "redis sent a reply to no command");
+        if (redisReaderFeed(conn->reader, (const char *) buf, used)
+            != REDIS_OK)
+        {
+            ngx_http_meshgate_redis_fail(conn, "out of memory");
             return NGX_ERROR;
         }
 
-        cmd = ngx_queue_data(ngx_queue_head(&conn->pending),
-                             ngx_http_meshgate_redis_cmd_t, queue);
+        buf += used;
+        n -= used;
 
-        rc = ngx_http_meshgate_redis_complete(conn, cmd, reply);
-        if (rc != NGX_OK) {
-            return rc;
+        if (rc == MG_RESP_AGAIN) {
+            break;
+        }
+
+        conn->reading = 0;
+
+        done = ngx_http_meshgate_redis_process(conn, reason, sizeof(reason));
+
+        if (done != NGX_OK) {
+            ngx_http_meshgate_redis_fail(conn, done == NGX_DECLINED
+                                               ? "handshake failed"
+                                               : (char *) reason);
+            return NGX_ERROR;
         }
     }
+
+    return NGX_OK;
+}
+
+
+/* a whole reply has been fed to hiredis's reader: it goes to its command */
+
+static ngx_int_t
+ngx_http_meshgate_redis_process(ngx_http_meshgate_redis_conn_t *conn,
+    u_char *reason, size_t len)
+{
+    u_char                         *p;
+    void                           *reply;
+    ngx_http_meshgate_redis_cmd_t  *cmd;
+
+    if (redisReaderGetReply(conn->reader, &reply) != REDIS_OK) {
+        p = ngx_snprintf(reason, len - 1, "bad reply, %s",
+                         conn->reader->errstr);
+        *p = '\0';
+        return NGX_ERROR;
+    }
+
+    /* the two readers disagree on where the reply ends: never expected */
+
+    if (reply == NULL) {
+        (void) ngx_cpystrn(reason, (u_char *) "bad reply, incomplete", len);
+        return NGX_ERROR;
+    }
+
+    cmd = ngx_queue_data(ngx_queue_head(&conn->pending),
+                         ngx_http_meshgate_redis_cmd_t, queue);
+
+    return ngx_http_meshgate_redis_complete(conn, cmd, reply);
 }
 
 
@@ -1216,11 +1473,15 @@ ngx_http_meshgate_redis_complete(ngx_http_meshgate_redis_conn_t *conn,
 
     /*
      * Any reply to a caller's command, an error or NOSCRIPT included, is
-     * Redis at work; it is seen before the handler runs, so that what the
-     * handler sends may use the connection at once.
+     * Redis at work, except while the connection is stalled: then only the
+     * reply to the PING is.  It is seen before the handler runs, so that
+     * what the handler sends may use the connection at once.
      */
 
-    if (conn->down && cmd->kind == NGX_HTTP_MESHGATE_REDIS_USER) {
+    if (conn->down
+        && (cmd->kind == NGX_HTTP_MESHGATE_REDIS_PROBE
+            || (cmd->kind == NGX_HTTP_MESHGATE_REDIS_USER && !conn->stalled)))
+    {
         ngx_http_meshgate_redis_healthy(conn);
     }
 
@@ -1228,7 +1489,11 @@ ngx_http_meshgate_redis_complete(ngx_http_meshgate_redis_conn_t *conn,
     handler = NULL;
     data = NULL;
 
-    if (cmd->kind != NGX_HTTP_MESHGATE_REDIS_USER) {
+    if (cmd->kind == NGX_HTTP_MESHGATE_REDIS_PROBE) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, &conn->log, 0,
+                       "redis answered the PING");
+
+    } else if (cmd->kind != NGX_HTTP_MESHGATE_REDIS_USER) {
         rc = ngx_http_meshgate_redis_handshake_reply(conn, cmd, reply);
 
     } else if (cmd->handler) {
@@ -1277,6 +1542,7 @@ static ngx_int_t
 ngx_http_meshgate_redis_handshake_reply(ngx_http_meshgate_redis_conn_t *conn,
     ngx_http_meshgate_redis_cmd_t *cmd, redisReply *reply)
 {
+    u_char                            *sp;
     ngx_http_meshgate_redis_script_t  *script;
 
     conn->nhandshake--;
@@ -1285,8 +1551,21 @@ ngx_http_meshgate_redis_handshake_reply(ngx_http_meshgate_redis_conn_t *conn,
 
     case NGX_HTTP_MESHGATE_REDIS_AUTH:
         if (reply->type == REDIS_REPLY_ERROR) {
+
+            /*
+             * Only the error code: the text may repeat the password (as
+             * "ERR unknown command 'AUTH', with args beginning with:
+             * '<password>'" does), in full or cut short.
+             */
+
+            sp = ngx_strlchr((u_char *) reply->str,
+                             (u_char *) reply->str + reply->len, ' ');
+
             ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
-                          "redis AUTH failed: %*s", reply->len, reply->str);
+                          "redis AUTH failed: %*s%s",
+                          sp ? (size_t) (sp - (u_char *) reply->str)
+                             : reply->len,
+                          reply->str, sp ? " ..." : "");
             return NGX_DECLINED;
         }
 
@@ -1536,6 +1815,8 @@ ngx_http_meshgate_redis_close(ngx_http_meshgate_redis_conn_t *conn)
 
     ngx_http_meshgate_redis_free_reply(conn);
 
+    conn->reading = 0;
+    conn->stalled = 0;
     conn->state = NGX_HTTP_MESHGATE_REDIS_CLOSED;
 }
 
@@ -1644,6 +1925,25 @@ ngx_http_meshgate_redis_alloc(ngx_http_meshgate_redis_conn_t *conn)
     cmd->deadline = ngx_current_msec + conn->server->timeout;
 
     return cmd;
+}
+
+
+static void
+ngx_http_meshgate_redis_bound(ngx_http_meshgate_redis_cmd_t *cmd,
+    const mg_resp_limits_t *limits)
+{
+    if (limits == NULL) {
+        cmd->reply_size = NGX_HTTP_MESHGATE_REDIS_REPLY_SIZE;
+        cmd->reply_elements = NGX_HTTP_MESHGATE_REDIS_REPLY_ELEMENTS;
+        cmd->reply_depth = 2;
+        return;
+    }
+
+    /* mg_resp_read() takes no more than these anyway */
+
+    cmd->reply_size = limits->size;
+    cmd->reply_elements = ngx_min(limits->elements, 0x7fffffff);
+    cmd->reply_depth = ngx_min(limits->depth, MG_RESP_MAX_DEPTH);
 }
 
 

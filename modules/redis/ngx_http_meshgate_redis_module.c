@@ -30,6 +30,8 @@ static char *ngx_http_meshgate_redis_declare(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_meshgate_redis_msec(ngx_str_t *value,
     ngx_msec_t *msec);
+static size_t ngx_http_meshgate_redis_shown(ngx_str_t *param,
+    ngx_uint_t known);
 static ngx_int_t ngx_http_meshgate_redis_init_process(ngx_cycle_t *cycle);
 static void ngx_http_meshgate_redis_exit_process(ngx_cycle_t *cycle);
 
@@ -506,9 +508,12 @@ ngx_http_meshgate_redis_declare(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
+        n = ngx_http_meshgate_redis_shown(&value[i], 0);
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "redis_server \"%V\": invalid parameter \"%V\"",
-                           &value[1], &value[i]);
+                           "redis_server \"%V\": invalid parameter \"%*s%s\"",
+                           &value[1], (size_t) n, value[i].data,
+                           (size_t) n < value[i].len ? "..." : "");
         return NGX_CONF_ERROR;
     }
 
@@ -525,17 +530,47 @@ ngx_http_meshgate_redis_declare(ngx_conf_t *cf, ngx_command_t *cmd,
 
 invalid:
 
+    n = ngx_http_meshgate_redis_shown(&value[i], 1);
+
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "redis_server \"%V\": invalid value \"%V\"",
-                       &value[1], &value[i]);
+                       "redis_server \"%V\": invalid value \"%*s%s\"",
+                       &value[1], (size_t) n, value[i].data,
+                       (size_t) n < value[i].len ? "..." : "");
     return NGX_CONF_ERROR;
 
 duplicate:
 
+    n = ngx_http_meshgate_redis_shown(&value[i], 1);
+
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "redis_server \"%V\": duplicate parameter \"%V\"",
-                       &value[1], &value[i]);
+                       "redis_server \"%V\": duplicate parameter \"%*s%s\"",
+                       &value[1], (size_t) n, value[i].data,
+                       (size_t) n < value[i].len ? "..." : "");
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * How much of a parameter an error message shows: never the value of
+ * "password=", nor that of an unknown parameter, which may be a misspelt
+ * "password=" (the name says which parameter is meant); "..." stands for
+ * what is left out.
+ */
+
+static size_t
+ngx_http_meshgate_redis_shown(ngx_str_t *param, ngx_uint_t known)
+{
+    u_char  *eq;
+
+    eq = ngx_strlchr(param->data, param->data + param->len, '=');
+
+    if (eq == NULL
+        || (known && ngx_strncmp(param->data, "password=", 9) != 0))
+    {
+        return param->len;
+    }
+
+    return eq + 1 - param->data;
 }
 
 

@@ -7,6 +7,8 @@
  * $parent_span_id and $traceparent exist in every request without any
  * directive and are computed on first use; trace_propagate only decides
  * whether upstreams receive the traceparent (ngx_http_trace_propagate.c).
+ * A server with trace_incoming off starts a new trace for every request
+ * and removes the client's trace headers.
  */
 
 
@@ -26,6 +28,8 @@ static ngx_int_t ngx_http_trace_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_trace_start(ngx_http_request_t *r,
     ngx_http_trace_ctx_t *ctx);
+static ngx_uint_t ngx_http_trace_find(ngx_http_request_t *r,
+    ngx_table_elt_t **found);
 static ngx_uint_t ngx_http_trace_is_header(ngx_table_elt_t *h, u_char *name,
     size_t len);
 static ngx_int_t ngx_http_trace_new_id(ngx_http_request_t *r, u_char *id,
@@ -34,10 +38,15 @@ static ngx_int_t ngx_http_trace_random(ngx_http_request_t *r, u_char *dst,
     size_t n);
 static void ngx_http_trace_cleanup(void *data);
 static void *ngx_http_trace_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_trace_create_srv_conf(ngx_conf_t *cf);
+static char *ngx_http_trace_merge_srv_conf(ngx_conf_t *cf, void *parent,
+    void *child);
 static void *ngx_http_trace_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_trace_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_trace_propagate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_trace_incoming(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_trace_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_trace_init(ngx_conf_t *cf);
@@ -52,6 +61,13 @@ static ngx_command_t  ngx_http_trace_commands[] = {
       offsetof(ngx_http_trace_loc_conf_t, propagate),
       NULL },
 
+    { ngx_string("trace_incoming"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_FLAG,
+      ngx_http_trace_incoming,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_http_trace_srv_conf_t, incoming),
+      NULL },
+
       ngx_null_command
 };
 
@@ -63,8 +79,8 @@ static ngx_http_module_t  ngx_http_trace_module_ctx = {
     ngx_http_trace_create_main_conf,       /* create main configuration */
     NULL,                                  /* init main configuration */
 
-    NULL,                                  /* create server configuration */
-    NULL,                                  /* merge server configuration */
+    ngx_http_trace_create_srv_conf,        /* create server configuration */
+    ngx_http_trace_merge_srv_conf,         /* merge server configuration */
 
     ngx_http_trace_create_loc_conf,        /* create location configuration */
     ngx_http_trace_merge_loc_conf          /* merge location configuration */
@@ -210,37 +226,27 @@ ngx_http_trace_get_ctx(ngx_http_request_t *r, ngx_uint_t create)
 static ngx_int_t
 ngx_http_trace_start(ngx_http_request_t *r, ngx_http_trace_ctx_t *ctx)
 {
-    u_char             trace_id[MG_TRACE_ID_LEN], span[MG_SPAN_ID_LEN];
-    unsigned           flags;
-    ngx_uint_t         i, n;
-    const char        *err;
-    ngx_list_part_t   *part;
-    ngx_table_elt_t   *h, *found;
-    mg_traceparent_t   tp;
+    u_char                      trace_id[MG_TRACE_ID_LEN];
+    u_char                      span[MG_SPAN_ID_LEN];
+    unsigned                    flags;
+    ngx_uint_t                  n;
+    const char                 *err;
+    ngx_table_elt_t            *found;
+    mg_traceparent_t            tp;
+    ngx_http_trace_srv_conf_t  *tscf;
 
-    n = 0;
+    /*
+     * The server's setting: the request's server is chosen before any
+     * phase runs, so that every variable of a request, whenever it is
+     * first used, sees the same trace.  (A request refused before its
+     * Host is read is logged in the default server of its address, and
+     * has that server's setting.)
+     */
+
+    tscf = ngx_http_get_module_srv_conf(r, ngx_http_trace_module);
+
     found = NULL;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash && ngx_http_trace_is_traceparent(&h[i])) {
-            found = &h[i];
-            n++;
-        }
-    }
+    n = tscf->incoming ? ngx_http_trace_find(r, &found) : 0;
 
     ngx_memzero(ctx, sizeof(ngx_http_trace_ctx_t));
 
@@ -299,6 +305,42 @@ ngx_http_trace_start(ngx_http_request_t *r, ngx_http_trace_ctx_t *ctx)
     ctx->original = r->headers_in.headers;
 
     return NGX_OK;
+}
+
+
+/* the number of traceparent headers, and the last one */
+
+static ngx_uint_t
+ngx_http_trace_find(ngx_http_request_t *r, ngx_table_elt_t **found)
+{
+    ngx_uint_t        i, n;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    n = 0;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash && ngx_http_trace_is_traceparent(&h[i])) {
+            *found = &h[i];
+            n++;
+        }
+    }
+
+    return n;
 }
 
 
@@ -407,6 +449,7 @@ ngx_http_trace_create_main_conf(ngx_conf_t *cf)
      *     tmcf->last = NULL;
      *     tmcf->pid = 0;
      *     tmcf->propagate = 0;
+     *     tmcf->ignore = 0;
      */
 
     tmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_trace_main_conf_t));
@@ -418,6 +461,34 @@ ngx_http_trace_create_main_conf(ngx_conf_t *cf)
                               sizeof("traceparent") - 1);
 
     return tmcf;
+}
+
+
+static void *
+ngx_http_trace_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_http_trace_srv_conf_t  *tscf;
+
+    tscf = ngx_palloc(cf->pool, sizeof(ngx_http_trace_srv_conf_t));
+    if (tscf == NULL) {
+        return NULL;
+    }
+
+    tscf->incoming = NGX_CONF_UNSET;
+
+    return tscf;
+}
+
+
+static char *
+ngx_http_trace_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_trace_srv_conf_t  *prev = parent;
+    ngx_http_trace_srv_conf_t  *conf = child;
+
+    ngx_conf_merge_value(conf->incoming, prev->incoming, 1);
+
+    return NGX_CONF_OK;
 }
 
 
@@ -474,6 +545,31 @@ ngx_http_trace_propagate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static char *
+ngx_http_trace_incoming(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_trace_srv_conf_t  *tscf = conf;
+
+    char                        *rv;
+    ngx_http_trace_main_conf_t  *tmcf;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    /* as with trace_propagate: only "off" needs a phase handler */
+
+    if (!tscf->incoming) {
+        tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_trace_module);
+        tmcf->ignore = 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_http_trace_add_variables(ngx_conf_t *cf)
 {
@@ -489,19 +585,31 @@ ngx_http_trace_init(ngx_conf_t *cf)
     ngx_http_trace_main_conf_t  *tmcf;
 
     tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_trace_module);
-
-    if (!tmcf->propagate) {
-        return NGX_OK;
-    }
-
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
+    /*
+     * POST_READ runs once for a main request, after its server is chosen
+     * and before anything else looks at its headers; internal redirects
+     * and subrequests start later and keep, or copy, what it left.
+     */
+
+    if (tmcf->ignore) {
+        h = ngx_array_push(&cmcf->phases[NGX_HTTP_POST_READ_PHASE].handlers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        *h = ngx_http_trace_incoming_handler;
     }
 
-    *h = ngx_http_trace_propagate_handler;
+    if (tmcf->propagate) {
+        h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        *h = ngx_http_trace_propagate_handler;
+    }
 
     return NGX_OK;
 }

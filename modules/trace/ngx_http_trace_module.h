@@ -3,8 +3,11 @@
  * meshgate: W3C Trace Context, the parts of the module its files share.
  *
  *   ngx_http_trace_module.c     the trace of a request (ids, variables),
- *                               trace_propagate, configuration, init
- *   ngx_http_trace_propagate.c  the traceparent an upstream receives
+ *                               trace_propagate, trace_incoming,
+ *                               configuration, init
+ *   ngx_http_trace_propagate.c  the trace headers an upstream receives:
+ *                               the traceparent of trace_propagate, none of
+ *                               the client's with trace_incoming off
  */
 
 
@@ -55,9 +58,20 @@ typedef struct {
 
     ngx_uint_t                  hash;       /* of "traceparent" */
     ngx_flag_t                  propagate;  /* "trace_propagate on" seen */
+    ngx_flag_t                  ignore;     /* "trace_incoming off" seen */
 
     u_char                      random[NGX_HTTP_TRACE_RANDOM_SIZE];
 } ngx_http_trace_main_conf_t;
+
+
+/*
+ * Per server, not per location: the trace is computed once per request,
+ * on first use, and is the same in every location the request passes
+ * through; the server is chosen (by Host) before any of them.
+ */
+typedef struct {
+    ngx_flag_t                  incoming;
+} ngx_http_trace_srv_conf_t;
 
 
 typedef struct {
@@ -77,6 +91,7 @@ ngx_http_trace_ctx_t *ngx_http_trace_get_ctx(ngx_http_request_t *r,
     ngx_uint_t create);
 
 ngx_int_t ngx_http_trace_propagate_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_trace_incoming_handler(ngx_http_request_t *r);
 
 /* 1 when h is a traceparent (name) header; tracestate likewise */
 ngx_uint_t ngx_http_trace_is_traceparent(ngx_table_elt_t *h);

@@ -1,6 +1,7 @@
 
 /*
- * meshgate: trace_propagate, the traceparent an upstream receives.
+ * meshgate: the trace headers an upstream receives: trace_propagate, and
+ * trace_incoming off.
  *
  * The request's own headers are rewritten before the content phase rather
  * than adding a proxy_set_header: every upstream module (proxy, grpc,
@@ -20,14 +21,21 @@
  * With propagation off, the headers are the client's, as in plain nginx:
  * a location reached by an internal redirect from a propagating one, or a
  * subrequest of a propagating request, gets the original list back.
+ *
+ * With trace_incoming off, the client's traceparent and tracestate are
+ * removed from the request as soon as its server is known (POST_READ),
+ * before any module reads them: the request starts a new trace, upstreams
+ * never receive the client's trace headers, whether the location
+ * propagates or not, and $http_traceparent is empty.  The list without
+ * them is then what "original" means above.
  */
 
 
 #include "ngx_http_trace_module.h"
 
 
-static ngx_int_t ngx_http_trace_rewrite(ngx_http_request_t *r,
-    ngx_http_trace_ctx_t *ctx);
+static ngx_int_t ngx_http_trace_rebuild(ngx_http_request_t *r,
+    ngx_uint_t tracestate, u_char *traceparent);
 
 
 ngx_int_t
@@ -64,7 +72,11 @@ ngx_http_trace_propagate_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    if (ngx_http_trace_rewrite(r, ctx) != NGX_OK) {
+    /* a new trace's tracestate belongs to no trace that is sent on */
+
+    if (ngx_http_trace_rebuild(r, ctx->continued, ctx->traceparent)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -78,8 +90,76 @@ ngx_http_trace_propagate_handler(ngx_http_request_t *r)
 }
 
 
+ngx_int_t
+ngx_http_trace_incoming_handler(ngx_http_request_t *r)
+{
+    ngx_uint_t                  i;
+    ngx_list_part_t            *part;
+    ngx_table_elt_t            *h;
+    ngx_http_trace_ctx_t       *ctx;
+    ngx_http_trace_srv_conf_t  *tscf;
+
+    tscf = ngx_http_get_module_srv_conf(r, ngx_http_trace_module);
+
+    if (tscf->incoming) {
+        return NGX_DECLINED;
+    }
+
+    /* most requests have no trace headers: nothing to rebuild */
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NGX_DECLINED;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (ngx_http_trace_is_traceparent(&h[i])
+            || ngx_http_trace_is_tracestate(&h[i]))
+        {
+            break;
+        }
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "trace_incoming off: the client's trace headers removed");
+
+    if (ngx_http_trace_rebuild(r, 0, NULL) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * A context made earlier (a variable used by a handler before this
+     * one) keeps the list as it came: what trace_propagate off restores
+     * must be this one.
+     */
+
+    ctx = ngx_http_trace_get_ctx(r, 0);
+
+    if (ctx) {
+        ctx->original = r->headers_in.headers;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * r's headers become a new list without any traceparent, with tracestate
+ * only when asked, and with the given traceparent (unless NULL) at the end.
+ */
+
 static ngx_int_t
-ngx_http_trace_rewrite(ngx_http_request_t *r, ngx_http_trace_ctx_t *ctx)
+ngx_http_trace_rebuild(ngx_http_request_t *r, ngx_uint_t tracestate,
+    u_char *traceparent)
 {
     ngx_uint_t                   i, n;
     ngx_list_t                   old;
@@ -89,7 +169,7 @@ ngx_http_trace_rewrite(ngx_http_request_t *r, ngx_http_trace_ctx_t *ctx)
 
     old = r->headers_in.headers;
 
-    n = 1;
+    n = 1;    /* room for the traceparent */
 
     for (part = &old.part; part; part = part->next) {
         n += part->nelts;
@@ -119,7 +199,7 @@ ngx_http_trace_rewrite(ngx_http_request_t *r, ngx_http_trace_ctx_t *ctx)
         }
 
         if (ngx_http_trace_is_traceparent(&h[i])
-            || (!ctx->continued && ngx_http_trace_is_tracestate(&h[i])))
+            || (!tracestate && ngx_http_trace_is_tracestate(&h[i])))
         {
             continue;
         }
@@ -133,6 +213,10 @@ ngx_http_trace_rewrite(ngx_http_request_t *r, ngx_http_trace_ctx_t *ctx)
         *e = h[i];
     }
 
+    if (traceparent == NULL) {
+        return NGX_OK;
+    }
+
     e = ngx_list_push(&r->headers_in.headers);
     if (e == NULL) {
         r->headers_in.headers = old;
@@ -143,7 +227,7 @@ ngx_http_trace_rewrite(ngx_http_request_t *r, ngx_http_trace_ctx_t *ctx)
 
     e->hash = tmcf->hash;
     ngx_str_set(&e->key, "traceparent");
-    e->value.data = ctx->traceparent;
+    e->value.data = traceparent;
     e->value.len = MG_TRACEPARENT_LEN;
     e->lowcase_key = (u_char *) "traceparent";
 #if (nginx_version >= 1023000)

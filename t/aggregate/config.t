@@ -47,6 +47,19 @@ refused('aggregate a "";', 'aggregate', qr/empty uri/, 'an empty uri');
 refused('aggregate a http://example.com/;', 'aggregate',
         qr/invalid uri "http:\/\/example.com\/": a location uri/,
         'a uri that is not a location');
+refused('aggregate a $arg_target;', 'aggregate',
+        qr/invalid uri "\$arg_target": a location uri starting with "\/"/,
+        'a uri that a variable starts: a value cannot make a path');
+refused('aggregate a /_x/%zz;', 'aggregate',
+        qr/invalid uri "\/_x\/%zz": "%" must start a percent-encoded byte/,
+        'a "%" that encodes nothing');
+refused('aggregate a /_x/50%;', 'aggregate',
+        qr/invalid uri "\/_x\/50%": "%" must start/, 'a "%" at the end');
+refused('aggregate a /_x/${id;', 'aggregate',
+        qr/invalid uri "\/_x\/\$\{id": the closing bracket/,
+        'a variable without its closing bracket');
+refused('aggregate a /_x/$;', 'aggregate',
+        qr/invalid uri "\/_x\/\$": invalid variable name/, 'a lone "$"');
 
 refused('aggregate a /_x fields=a,,b;', 'aggregate',
         qr/invalid "fields=a,,b" of part "a": empty field/, 'fields= with an empty field');
@@ -163,9 +176,16 @@ $t->start(<<'EOF');
             aggregate use /_echo/$v $v=src.b;
         }
 
+        location = /text {
+            aggregate_mode group;
+            aggregate_buffer_size 1k;
+            aggregate a "/_echo2/a b|c%41?x=1 2&y=?";
+        }
+
         location = /_json/a { internal; return 200 '{"a":"1"}'; }
         location = /_json/b { internal; return 200 '{"b":"twenty chars...."}'; }
         location /_echo/ { internal; return 200 '"$uri"'; }
+        location /_echo2/ { internal; return 200 '"$uri $args"'; }
     }
 EOF
 
@@ -179,7 +199,10 @@ is($t->get('/inherit/nested')->{body}, 'nested',
 is($t->get('/group')->{body}, '{"src":{"a":"1"},"use":"/_echo/1"}',
    'a location sets its own');
 is($t->get('/other')->{body},
-   '{"src":{"b":"twenty chars...."},"use":"/_echo/twenty chars...."}',
+   '{"src":{"b":"twenty chars...."},"use":"/_echo/twenty%20chars...."}',
    'the same variable bound otherwise in another location');
+is($t->get('/text')->{body}, '{"a":"/_echo2/a%20b%7Cc%41 x=1%202&y=?"}',
+   'the text of a uri: encoded where a request line needs it, "%41" and '
+   . 'a "?" in the arguments kept');
 
 done_testing;

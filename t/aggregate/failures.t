@@ -5,7 +5,7 @@
 # a body too large, a timeout, a service that is down, a connection closed
 # without an answer, a compressed body) as an optional part (null,
 # X-Aggregate-Complete: false) and as a required one (502, 504 for a
-# timeout, a JSON error naming the part).  A failed required part answers
+# timeout, a JSON error naming the part and the request).  A failed required part answers
 # at once and stops the parts still running.  error_page, try_files and
 # named locations inside a part's location: the part is what they answer.
 
@@ -144,8 +144,8 @@ for my $k (sort keys %kinds) {
 
     $r = $t->get("/required/$k");
     is($r->{status}, $code, "$k, required: $code");
-    is($r->{body}, qq({"error":"$reason","part":"bad"}),
-       "$k, required: the error names the part");
+    like($r->{body}, qr/^\{"error":"\Q$reason\E","part":"bad","request_id":"[0-9a-f]{32}"\}$/,
+         "$k, required: the error names the part");
     is($r->{headers}{'content-type'}, 'application/json',
        "$k, required: application/json");
     is($r->{headers}{'content-length'}, length($r->{body}),
@@ -162,7 +162,8 @@ my $before = stats()->{closed_early};
 my $t0 = time;
 my $r = $t->get('/fail-fast');
 is($r->{status}, 502, 'a required part failed: 502');
-is($r->{body}, '{"error":"status 500","part":"bad"}', '... naming it');
+like($r->{body}, qr/^\{"error":"status 500","part":"bad","request_id":"[0-9a-f]{32}"\}$/,
+     '... naming it');
 cmp_ok(time - $t0, '<', 3, '... without waiting for the 5 s part');
 my $closed;
 for (1 .. 40) {

@@ -243,6 +243,11 @@ $r = $t->get('/varrealm', 'X-Realm' => 'a"b\\c');
 is($r->{headers}{'www-authenticate'}, 'Bearer realm="realm-a\"b\\\\c"',
    'realm variable value with quote and backslash is escaped');
 
+$r = $t->get('/varrealm', 'X-Realm' => "a\x0bb\x1fc\x7fd\te");
+is($r->{status}, 401, 'realm variable value with control characters: 401');
+like($r->{raw}, qr/\r\nWWW-Authenticate: Bearer realm="realm-abcd\te"\r\n/,
+     'realm variable value: control characters but HT dropped');
+
 $r = $t->get('/varrealm', 'X-Realm' => 'v', bearer($good));
 is($r->{status}, 200, 'variable realm location with a valid token: 200');
 

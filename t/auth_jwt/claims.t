@@ -161,6 +161,73 @@ $r = get_c(hs_sign('HS256', $hs, '{"alg":"HS256"}', '{"sub":"p","n":[1,2]}'));
 is($r->{headers}{'x-payload'}, '{"sub":"p","n":[1,2]}',
    '$jwt_payload of an already compact claims set is unchanged');
 
+# --- arrays: a list that no element can extend -------------------------------------
+
+$r = get_c(hs_sign('HS256', $hs, '{"alg":"HS256"}',
+    '{"sub":"p","roles":["team,admin","50%","a%2Cb","dev"]}'));
+is($r->{status}, 200, 'array with "," and "%" in elements: 200');
+is($r->{headers}{'x-roles'}, 'team%2Cadmin,50%25,a%252Cb,dev',
+   'array: "," and "%" inside an element are %2C and %25');
+
+$r = get_c(hs_sign('HS256', $hs, '{"alg":"HS256"}',
+    '{"sub":"p","roles":["team\\u002cadmin"]}'));
+is($r->{headers}{'x-roles'}, 'team%2Cadmin',
+   'array: an escaped "," inside an element is %2C too');
+
+$r = get_c(hs_sign('HS256', $hs, '{"alg":"HS256"}',
+    '{"sub":"p","mixed":[["a", "b"], {"k": "x,y"}, "c"]}'));
+is($r->{headers}{'x-mixed'}, '["a"%2C"b"],{"k":"x%2Cy"},c',
+   'array: elements that are arrays or objects, commas escaped');
+
+$r = get_c(hs_sign('HS256', $hs, '{"alg":"HS256"}',
+    '{"sub":"a,b%c","roles":["team,admin"]}'), '/px');
+is($r->{body}, "sub=a,b%c deep= roles=team%2Cadmin\n",
+   'proxied: a string keeps its ",", an array element does not');
+
+# --- no control characters but HT ----------------------------------------------------
+
+my $ctl_re =
+    qr/invalid token: claim or header value contains a control character/;
+
+$r = get_c(hs_sign('HS256', $hs, '{"alg":"HS256"}',
+                   '{"sub":"a\\u000bb\\u001fc\\u007fd"}'), '/px');
+is($r->{status}, 401, 'sub with VT, US and DEL: 401');
+like($r->{headers}{'www-authenticate'} // '', qr/error="invalid_token"/,
+     'sub with VT, US and DEL: invalid_token');
+unlike($r->{body}, qr/sub=a/, 'sub with VT, US and DEL: backend not reached');
+like($t->error_log, $ctl_re, 'sub with VT, US and DEL: reason logged');
+
+for my $case (
+    [ '\\u0001',                 'SOH' ],
+    [ '\\u0008',                 'BS as \\u0008' ],
+    [ '\\b',                     'BS as \\b' ],
+    [ '\\f',                     'FF as \\f' ],
+    [ '\\u000B',                 'VT, upper-case hex' ],
+    [ '\\u001F',                 'US' ],
+    [ '\\u007F',                 'DEL escaped' ],
+    [ "\x7f",                   'DEL as a raw byte' ],
+) {
+    my ($ctl, $name) = @$case;
+    is(get_c(hs_sign('HS256', $hs, '{"alg":"HS256"}',
+                     qq({"sub":"a${ctl}b"})))->{status}, 401,
+       "claim with $name: 401");
+}
+
+is(get_c(hs_sign('HS256', $hs, '{"alg":"HS256"}',
+                 '{"sub":"p","o":{"k":["x\\u0002"]}}'))->{status}, 401,
+   'control character deep inside an object and an array: 401');
+is(get_c(hs_sign('HS256', $hs, '{"alg":"HS256"}',
+                 '{"sub":"p","a\\u0003b":1}'))->{status}, 401,
+   'control character in a member name: 401');
+is(get_c(hs_sign('HS256', $hs, '{"alg":"HS256","x":"\\u0004"}',
+                 '{"sub":"p"}'))->{status}, 401,
+   'control character in a JOSE header parameter: 401');
+
+$r = get_c(hs_sign('HS256', $hs, '{"alg":"HS256"}',
+                   '{"sub":"a\\tb\\u0009c"}'), '/px');
+is($r->{status}, 200, 'HT is allowed: 200');
+is($r->{body}, "sub=a\tb\tc deep= roles=\n", 'HT reaches the backend');
+
 # --- variables reach a proxied request ---------------------------------------------
 
 $r = get_c($tok, '/px');

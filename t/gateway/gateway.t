@@ -174,6 +174,13 @@ is($r->{json}{role}, 'user,admin', 'admin: backend sees the role list');
 $r = call('/api/admin/stats', token(role => 'administrator'));
 is($r->{status}, 403, 'admin, role "administrator": 403 (exact role match)');
 
+# an element with a comma in it is one element, not a way in
+$r = call('/api/admin/stats', token(role => ['team,admin']));
+is($r->{status}, 403, 'admin, roles ["team,admin"]: 403');
+$r = call('/api/users/me', token(role => ['team,admin', 'dev']));
+is($r->{json}{role}, 'team%2Cadmin,dev',
+   'backend sees the "," inside an element as %2C');
+
 $r = call('/api/admin/stats', token(role => 'admin', iss => 'someone-else'));
 is($r->{status}, 401, 'admin, wrong issuer: 401, the issuer check is kept');
 
@@ -250,8 +257,10 @@ is($r->{headers}{'x-aggregate-complete'}, 'false', '... not complete');
 
 $r = call('/api/products/nope/page');
 is($r->{status}, 502, 'unknown product: 502');
-is_deeply($r->{json}, { error => 'status 404', part => 'product' },
-          'unknown product: the error names the part');
+is_deeply($r->{json},
+          { error => 'service unavailable',
+            request_id => $r->{headers}{'x-request-id'} },
+          'unknown product: the server\'s error_page answers, with the id');
 
 is(call('/api/me/overview')->{status}, 401, 'overview without a token: 401');
 $r = call('/api/me/overview', token(sub => 'ivan'));

@@ -3,7 +3,8 @@
 # run as shipped except for its port numbers, with a certificate and keys
 # made for the test and a real redis-server: HTTPS with host routing, JWT on
 # the API host, rate limits, health checks taking a server out and back,
-# trace ids at the services and in the JSON log, and the metrics.
+# trace ids at the services and in the JSON log (a client's trace context
+# ignored: the edge starts every trace), and the metrics.
 
 use strict;
 use warnings;
@@ -140,18 +141,34 @@ $r = https('api.example.test', '/users/me',
            'Authorization: Bearer ' . token(iss => 'elsewhere'));
 is($r->{status}, 401, 'API with a token of another issuer: 401');
 
+# the client's trace context is not continued: a new trace starts here
 my $trace = '4bf92f3577b34da6a3ce929d0e0e4736';
 my $parent = '00f067aa0ba902b7';
 $r = https('api.example.test', '/users/me',
            'Authorization: Bearer ' . token(),
-           "traceparent: 00-$trace-$parent-01");
+           "traceparent: 00-$trace-$parent-00");
 is($r->{status}, 200, 'API with a token: 200');
 is($r->{json}{service}, 'users', 'API /users/: the users group');
 is($r->{json}{user}, 'alice', 'the service sees the user of the token');
-like($r->{json}{traceparent} // '', qr/^00-$trace-[0-9a-f]{16}-01$/,
-     'the service continues the client\'s trace');
-my ($hop) = ($r->{json}{traceparent} // '') =~ /^00-$trace-([0-9a-f]{16})-/;
-isnt($hop, $parent, 'with the ingress\'s span as its parent');
+my ($new_trace, $hop) = ($r->{json}{traceparent} // '')
+    =~ /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/;
+ok(defined $new_trace, 'the service gets a traceparent, sampled')
+    or diag($r->{json}{traceparent});
+isnt($new_trace, $trace, '... of a trace the ingress started, not the client\'s');
+isnt($hop, $parent, '... with the ingress\'s span as its parent');
+
+# the web host too, and the one traceparent the service gets is the
+# ingress's even when the client sends two
+my $w = https('www.example.test', '/index.html',
+              "traceparent: 00-$trace-$parent-01",
+              "traceparent: 00-$trace-$parent-01");
+like($w->{json}{traceparent} // '', qr/^00-(?!$trace)[0-9a-f]{32}-[0-9a-f]{16}-01$/,
+     'www: the service gets a new trace');
+
+# no token on the web host: an identity the client claims never reaches it
+$w = https('www.example.test', '/index.html', 'X-User-Id: admin');
+is($w->{status}, 200, 'www with a made-up X-User-Id: 200');
+is($w->{json}{user}, '', '... the service sees no user');
 like($r->{headers}{ratelimit} // '', qr/^"ingress_(?:user|ip)";r=\d+;t=\d+$/,
      'RateLimit header');
 
@@ -234,9 +251,11 @@ is($?, 0, 'promtool check metrics accepts the scrape') or diag($check);
 my @lines = map { eval { $json->decode($_) } // () }
             split /\n/, $t->read_file('logs/ingress.access.log');
 ok(@lines >= 60, 'access log: one JSON object per request (' . scalar(@lines) . ')');
-my ($line) = grep { ($_->{trace_id} // '') eq $trace } @lines;
-ok($line, 'access log: the client\'s trace id');
-is($line->{parent_span_id}, $parent, 'access log: the client\'s span is the parent');
+ok(!(grep { ($_->{trace_id} // '') eq $trace } @lines),
+   'access log: never the client\'s trace id');
+my ($line) = grep { ($_->{trace_id} // '') eq ($new_trace // '-') } @lines;
+ok($line, 'access log: the trace id the service saw');
+is($line->{parent_span_id}, '', 'access log: no parent, a new trace');
 is($line->{span_id}, $hop, 'access log: the span the service saw as its parent');
 is($line->{user}, 'alice', 'access log: the user');
 

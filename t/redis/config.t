@@ -62,8 +62,9 @@ bad_conf(conf('redis_server r no-such-host.invalid;'), 'redis_server',
          qr/host not found|no-such-host/, 'unresolvable host');
 bad_conf(conf('redis_server r 127.0.0.1; redis_server r 127.0.0.1:6380;'), 'redis_server',
          qr/duplicate redis_server "r"/, 'duplicate name');
+# the value of an unknown parameter is not shown: it may be a password
 bad_conf(conf('redis_server r 127.0.0.1 pasword=x;'), 'redis_server',
-         qr/invalid parameter "pasword=x"/, 'unknown parameter');
+         qr/invalid parameter "pasword=\.\.\."/, 'unknown parameter');
 bad_conf(conf('redis_server r 127.0.0.1 fast;'), 'redis_server',
          qr/invalid parameter "fast"/, 'unknown flag');
 bad_conf(conf('redis_server r 127.0.0.1 timeout=abc;'), 'redis_server',

@@ -1,8 +1,8 @@
 #!/usr/bin/perl
 
-# trace_propagate configuration: what `nginx -t` accepts and what it
-# refuses, with a message naming the directive; the variables need no
-# directive.
+# trace_propagate and trace_incoming configuration: what `nginx -t`
+# accepts and what it refuses, with a message naming the directive; the
+# variables need no directive.
 
 use strict;
 use warnings;
@@ -42,6 +42,13 @@ $t->config_accepted(server('', '', <<'EOF'), 'variables in log_format and map');
     map $parent_span_id $trace_is_new { "" 1; default 0; }
 EOF
 
+$t->config_accepted(server('trace_incoming off;', ''),
+                    'trace_incoming in a server');
+$t->config_accepted(server('trace_incoming on;', '', 'trace_incoming off;'),
+                    'trace_incoming off in http, on in a server');
+$t->config_accepted(server('trace_incoming off;', 'trace_propagate on;'),
+                    'trace_incoming off with trace_propagate on');
+
 # --- refused ------------------------------------------------------------------
 
 $t->config_refused(server('', 'trace_propagate yes;'), 'trace_propagate',
@@ -56,5 +63,20 @@ $t->config_refused(server('', "trace_propagate on;\n"
 $t->config_refused(server('', 'limit_except GET { trace_propagate on; }'),
                    'trace_propagate', qr/is not allowed here/,
                    'inside limit_except');
+
+
+# the trace of a request is computed once and shared by every location it
+# passes through: a per-location setting could not be honoured
+$t->config_refused(server('', 'trace_incoming off;'), 'trace_incoming',
+                   qr/is not allowed here/, 'trace_incoming in a location');
+$t->config_refused(server('trace_incoming ignore;', ''), 'trace_incoming',
+                   qr/it must be "on" or "off"/,
+                   'trace_incoming: a value other than on/off');
+$t->config_refused(server('trace_incoming;', ''), 'trace_incoming',
+                   qr/invalid number of arguments/, 'trace_incoming: no value');
+$t->config_refused(server("trace_incoming off;\n"
+                          . "        trace_incoming on;", ''),
+                   'trace_incoming', qr/is duplicate/,
+                   'trace_incoming twice in a server');
 
 done_testing;

@@ -12,8 +12,10 @@
  *       EXPECT is valid, invalid, or nofit (mg_jwk_fits() must refuse
  *       and mg_jws_verify() must still say invalid)
  *   fits 0|1 ALG JWKFILE NAME...
- *   jwks RC NKEYS SKIPPED FILE TEXT...
- *       TEXT ("-": none) must occur in skip_reason, or in err if RC is -1
+ *   jwks RC NKEYS SKIPPED[/WEAK] FILE TEXT...
+ *       TEXT ("-": none) must occur in skip_reason, or in err if RC is -1;
+ *       WEAK (0 if absent) is how many of the skipped keys are weak, and
+ *       weak_reason must then name a key and RFC 7518
  *
  * Besides, a few fixed cases need no generated keys.  Every test also
  * requires that OpenSSL's error queue is left empty.
@@ -26,6 +28,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/hmac.h>
 
 #include "mg_base64url.h"
 #include "mg_jwk.h"
@@ -34,6 +37,11 @@
 
 #define T_LINE_MAX  (MG_JWT_MAX_TOKEN + 1024)
 #define T_FILE_MAX  (1024 * 1024)
+
+/* base64url of "0123456789abcdef" twice and three times */
+#define T_K32  "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"
+#define T_K48  "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYw" \
+               "MTIzNDU2Nzg5YWJjZGVm"
 
 
 typedef struct t_block_s  t_block_t;
@@ -396,9 +404,9 @@ static void
 t_jwks(const char *dir, char *args)
 {
     int         rc, ok;
-    char       *want_rc, *want_n, *want_skipped, *file, *text, *data;
-    char        err[256];
-    size_t      len;
+    char       *want_rc, *want_n, *want_skipped, *want_weak, *file, *text;
+    char       *data, err[256];
+    size_t      len, weak;
     mg_jwks_t   jwks;
 
     want_rc = t_word(&args);
@@ -411,6 +419,9 @@ t_jwks(const char *dir, char *args)
         t_ok(0, "bad jwks line %s", text);
         return;
     }
+
+    want_weak = strchr(want_skipped, '/');
+    weak = want_weak ? (size_t) atoi(want_weak + 1) : 0;
 
     data = t_read_file(dir, file, &len);
     if (data == NULL) {
@@ -427,7 +438,15 @@ t_jwks(const char *dir, char *args)
 
     if (rc == 0) {
         ok = ok && jwks.nkeys == (size_t) atoi(want_n)
-                && jwks.skipped == (size_t) atoi(want_skipped);
+                && jwks.skipped == (size_t) atoi(want_skipped)
+                && jwks.weak == weak;
+
+        if (weak) {
+            ok = ok && strncmp(jwks.weak_reason, "key ", 4) == 0
+                    && strstr(jwks.weak_reason, "RFC 7518 requires") != NULL;
+
+            t_diag("%s: first weak: %s", file, jwks.weak_reason);
+        }
 
         if (strcmp(text, "-") != 0) {
             ok = ok && jwks.skipped
@@ -466,6 +485,7 @@ t_fixed(void)
     int              rc, ok;
     size_t           i;
     mg_jwk_t         rsa;
+    unsigned int     tag_len;
     mg_jwks_t        jwks;
     char             err[256], doc[256];
     unsigned char    sig[256];
@@ -499,17 +519,18 @@ t_fixed(void)
              "not a JWK: %s", not_jwk[i]);
     }
 
-    /* a single key, its kid copied */
+    /* a single key, its kid copied; the secret is 0123456789abcdef twice */
 
-    rc = t_parse("{\"kty\":\"oct\",\"kid\":\"k1\",\"k\":\"c2VjcmV0\"}",
+    rc = t_parse("{\"kty\":\"oct\",\"kid\":\"k1\",\"k\":\"" T_K32 "\"}",
                  &jwks, err);
 
     ok = rc == 0 && jwks.nkeys == 1 && jwks.skipped == 0
          && jwks.keys[0].kty == MG_JWK_OCT
          && jwks.keys[0].kid.len == 2
          && memcmp(jwks.keys[0].kid.data, "k1", 2) == 0
-         && jwks.keys[0].secret.len == 6
-         && memcmp(jwks.keys[0].secret.data, "secret", 6) == 0
+         && jwks.keys[0].secret.len == 32
+         && memcmp(jwks.keys[0].secret.data,
+                   "0123456789abcdef0123456789abcdef", 32) == 0
          && jwks.keys[0].alg == MG_JWT_ALG_UNKNOWN;
 
     if (rc == 0) {
@@ -521,8 +542,8 @@ t_fixed(void)
 
     /* a key without kid has kid.data NULL, an empty kid is kept */
 
-    rc = t_parse("{\"keys\":[{\"kty\":\"oct\",\"k\":\"c2VjcmV0\"},"
-                 "{\"kty\":\"oct\",\"kid\":\"\",\"k\":\"c2VjcmV0\"}]}",
+    rc = t_parse("{\"keys\":[{\"kty\":\"oct\",\"k\":\"" T_K32 "\"},"
+                 "{\"kty\":\"oct\",\"kid\":\"\",\"k\":\"" T_K32 "\"}]}",
                  &jwks, err);
 
     ok = rc == 0 && jwks.nkeys == 2
@@ -564,11 +585,11 @@ t_fixed(void)
                  "{\"kty\":\"oct\",\"k\":\"c2VjcmV0=\"},"
                  "{\"kty\":\"oct\",\"k\":\"c2VjcmV0\",\"alg\":\"none\"},"
                  "{\"kty\":\"oct\",\"k\":\"c2VjcmV0\",\"alg\":\"ES256\"},"
-                 "{\"kty\":\"oct\",\"k\":\"c2VjcmV0\",\"alg\":\"HS384\","
+                 "{\"kty\":\"oct\",\"k\":\"" T_K48 "\",\"alg\":\"HS384\","
                  "\"use\":\"sig\",\"key_ops\":[\"sign\",\"verify\"]}]}",
                  &jwks, err);
 
-    ok = rc == 0 && jwks.nkeys == 1 && jwks.skipped == 12
+    ok = rc == 0 && jwks.nkeys == 1 && jwks.skipped == 12 && jwks.weak == 0
          && jwks.keys[0].alg == MG_JWT_HS384
          && strcmp(jwks.skip_reason,
                    "key 11: \"alg\" does not match the key type or curve")
@@ -584,6 +605,64 @@ t_fixed(void)
     }
 
     t_ok(ok, "%s", "members of the wrong types are skipped");
+
+    /* weak keys: counted apart, the first one named, the others kept */
+
+    rc = t_parse("{\"keys\":["
+                 "{\"kty\":\"oct\",\"kid\":\"a\",\"k\":\"c2VjcmV0\"},"
+                 "{\"kty\":\"oct\",\"k\":\"" T_K32 "\"},"
+                 "{\"kty\":\"nope\"},"
+                 "{\"kty\":\"oct\",\"kid\":\"b\",\"alg\":\"HS384\","
+                 "\"k\":\"" T_K32 "\"}]}",
+                 &jwks, err);
+
+    ok = rc == 0 && jwks.nkeys == 1 && jwks.skipped == 3 && jwks.weak == 2
+         && strcmp(jwks.weak_reason, "key 0 (kid \"a\"): oct key of 6 bytes, "
+                   "shorter than the 32 RFC 7518 requires") == 0
+         && strcmp(jwks.skip_reason, "key 3 (kid \"b\"): oct key of 32 "
+                   "bytes, shorter than the 48 RFC 7518 requires for HS384")
+            == 0
+         && mg_jwk_fits(&jwks.keys[0], MG_JWT_HS256)
+         && !mg_jwk_fits(&jwks.keys[0], MG_JWT_HS384);
+
+    t_diag("%s", rc == 0 ? jwks.weak_reason : err);
+
+    if (rc == 0) {
+        mg_jwks_free(&jwks);
+    }
+
+    t_ok(ok, "%s", "weak keys counted apart, the first one named");
+
+    /*
+     * A key too short for its algorithm verifies nothing, even a right
+     * tag, whoever built the key: mg_jws_verify() checks again.
+     */
+
+    memset(&rsa, 0, sizeof(mg_jwk_t));
+    memset(sig, 0x5a, sizeof(sig));
+    rsa.kty = MG_JWK_OCT;
+    rsa.secret.data = sig;
+    rsa.secret.len = 31;
+
+    ok = HMAC(EVP_sha256(), sig, 31, (unsigned char *) "x", 1, sig + 64,
+              &tag_len)
+         != NULL
+         && !mg_jwk_fits(&rsa, MG_JWT_HS256)
+         && mg_jws_verify(MG_JWT_HS256, &rsa, (unsigned char *) "x", 1,
+                          sig + 64, tag_len)
+            == MG_JWS_INVALID;
+
+    rsa.secret.len = 32;
+
+    ok = ok
+         && HMAC(EVP_sha256(), sig, 32, (unsigned char *) "x", 1, sig + 64,
+                 &tag_len)
+            != NULL
+         && mg_jws_verify(MG_JWT_HS256, &rsa, (unsigned char *) "x", 1,
+                          sig + 64, tag_len)
+            == MG_JWS_VALID;
+
+    t_ok(ok, "%s", "a 31-byte oct key verifies nothing, a 32-byte one does");
 
     /* an RSA modulus too large for OpenSSL to verify with */
 

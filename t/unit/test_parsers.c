@@ -122,7 +122,8 @@ json(mg_json_t *js, const char *text, size_t len, unsigned options,
 static void
 json_ok(const char *text)
 {
-    mg_json_t    js;
+    int          rc;
+    mg_json_t    js, v;
     const char  *err;
 
     ok(json(&js, text, strlen(text), 0, 1000, 32, &err) == 0,
@@ -131,6 +132,13 @@ json_ok(const char *text)
     if (*err) {
         diag("error: %s", err);
     }
+
+    /* validating alone finds as many values, and keeps none */
+
+    rc = json(&v, text, strlen(text), MG_JSON_VALIDATE, 1000, 32, &err);
+
+    ok(rc == 0 && v.toks == NULL && v.ntoks == js.ntoks,
+       "JSON valid, validated only: %s", text);
 }
 
 
@@ -151,6 +159,17 @@ json_bad_len(const char *text, size_t len, const char *desc,
         diag("rc %d, error \"%s\", expected \"%s\"", rc, err,
              expect ? expect : "any");
     }
+
+    /* the same error without tokens (only duplicates need them) */
+
+    if (expect && strcmp(expect, "duplicate member name") == 0) {
+        return;
+    }
+
+    rc = json(&js, text, len, MG_JSON_VALIDATE, 1000, 32, &err);
+
+    ok(rc == -1 && (expect == NULL || strcmp(err, expect) == 0),
+       "JSON invalid, validated only: %s", desc);
 }
 
 
@@ -535,6 +554,127 @@ test_json_tokens(void)
        && js.toks[3].flags == 0
        && js.toks[4].flags == (MG_JSON_ESCAPED | MG_JSON_CTL),
        "JSON flags on keys and values");
+}
+
+
+/* an allocator that tells what the parser asked for */
+
+static size_t  json_alloc_first, json_alloc_total;
+static int     json_allocs;
+
+
+static void *
+json_alloc(void *data, size_t size)
+{
+    if (json_allocs++ == 0) {
+        json_alloc_first = size;
+    }
+
+    json_alloc_total += size;
+
+    return test_alloc(data, size);
+}
+
+
+static int
+json_measured(mg_json_t *js, const char *text, size_t len, unsigned options,
+    unsigned max_depth, const char **err)
+{
+    mg_allocator_t  a = { json_alloc, NULL };
+
+    json_allocs = 0;
+    json_alloc_first = 0;
+    json_alloc_total = 0;
+    *err = "";
+
+    return mg_json_parse(js, (const unsigned char *) text, len, options,
+                         0xffffffff, max_depth, &a, err);
+}
+
+
+static void
+test_json_memory(void)
+{
+    int          rc;
+    char        *big;
+    size_t       i, len;
+    mg_json_t    js, v;
+    const char  *err, *t;
+
+    /* a long string is one token, not one per two bytes */
+
+    len = 1000000;
+    big = malloc(len);
+    memcpy(big, "{\"s\":\"", 6);
+    memset(big + 6, 'x', len - 8);
+    memcpy(big + len - 2, "\"}", 2);
+
+    rc = json_measured(&js, big, len, 0, 256, &err);
+
+    ok(rc == 0 && js.ntoks == 3
+       && json_alloc_first == 3 * sizeof(mg_json_tok_t),
+       "JSON tokens allocated as counted: 3 for a 1 MB string member");
+
+    if (rc != 0 || json_alloc_first != 3 * sizeof(mg_json_tok_t)) {
+        diag("rc %d (%s), %u tokens, %zu bytes for them", rc, err,
+             js.ntoks, json_alloc_first);
+    }
+
+    /* validating takes the nesting only */
+
+    rc = json_measured(&v, big, len, MG_JSON_VALIDATE, 256, &err);
+
+    ok(rc == 0 && v.toks == NULL && v.ntoks == 3
+       && json_alloc_total == 256 * (sizeof(uint32_t) + 1),
+       "JSON validated only: no tokens, %zu bytes", json_alloc_total);
+
+    /* the densest text: as many as the bound from its length */
+
+    for (i = 0; i < len; i += 2) {
+        big[i] = (i == 0) ? '[' : ',';
+        big[i + 1] = '1';
+    }
+
+    big[len - 1] = ']';
+    big[len - 2] = '1';
+
+    rc = json_measured(&js, big, len, 0, 256, &err);
+
+    ok(rc == 0 && js.ntoks == len / 2
+       && json_alloc_first == js.ntoks * sizeof(mg_json_tok_t),
+       "JSON tokens allocated as counted: %u for an array of ones",
+       js.ntoks);
+
+    free(big);
+
+    /* strings with escaped quotes and backslashes, keys, literals */
+
+    t = " {\"a\\\"\":[\"\\\\\",true,null,-1.5e3,{}],\"\\u0022\":\"]\"} ";
+
+    rc = json_measured(&js, t, strlen(t), 0, 8, &err);
+
+    ok(rc == 0 && js.ntoks == 10
+       && json_alloc_first == 10 * sizeof(mg_json_tok_t),
+       "JSON tokens allocated as counted: escapes in strings");
+
+    rc = json_measured(&v, t, strlen(t), MG_JSON_VALIDATE, 8, &err);
+
+    ok(rc == 0 && v.ntoks == 10, "JSON validated only: as many values");
+
+    /* what is counted for invalid text is enough to find the error */
+
+    t = "[\"a\"b,tru e,\"\\\"]";
+
+    rc = json_measured(&js, t, strlen(t), 0, 8, &err);
+
+    ok(rc == -1 && strcmp(err, "invalid JSON: expected \",\" or \"]\"") == 0,
+       "JSON invalid text: the error, not a lack of tokens");
+
+    rc = json_measured(&js, "[1", 2, MG_JSON_VALIDATE | MG_JSON_UNIQUE_KEYS,
+                       8, &err);
+
+    ok(rc == -1 && json_allocs == 0,
+       "JSON duplicates cannot be looked for without tokens");
 }
 
 
@@ -987,7 +1127,7 @@ test_jwt_values(void)
     V("f", "false");
     V("z", "");
     V("s", "h\xc3\xa9\"");
-    V("na", "[1,2],{\"k\":\"v\"}");
+    V("na", "[1%2C2],{\"k\":\"v\"}");
     V("empty", "");
     V("eo", "{}");
     V("es", "");
@@ -1041,6 +1181,7 @@ main(void)
     test_json_limits();
     test_json_keys();
     test_json_tokens();
+    test_json_memory();
     test_json_values();
     test_jwt_parse();
     test_jwt_algs();

@@ -1,9 +1,11 @@
 
 /*
- * meshgate: unit tests of the RESP command encoder (mg_resp.c).  Prints
- * TAP; t/02-resp.t builds and runs it.  What the encoder writes is read
- * back with hiredis's reply reader, the parser the Redis client uses, so
- * the two sides of the protocol are checked against each other.
+ * meshgate: unit tests of the RESP command encoder and of the reply
+ * framing reader (mg_resp.c).  Prints TAP; t/02-resp.t builds and runs
+ * it.  What the encoder writes is read back with hiredis's reply reader,
+ * the parser the Redis client uses, so the two sides of the protocol are
+ * checked against each other; so is every reply the framing reader
+ * accepts: hiredis must read it as exactly one reply.
  */
 
 
@@ -298,12 +300,434 @@ test_random_commands(void)
 }
 
 
+/*
+ * Frames one reply, fed in pieces of the given size (0: whole): the
+ * return code of the last call, and how many bytes the reply took.
+ */
+
+static int
+frame(const char *data, size_t len, const mg_resp_limits_t *limits,
+    size_t piece, size_t *taken, mg_resp_reader_t *out)
+{
+    int               rc;
+    size_t            off, n, used;
+    mg_resp_reader_t  rd;
+
+    mg_resp_reader_init(&rd, limits);
+
+    rc = MG_RESP_AGAIN;
+    *taken = 0;
+
+    for (off = 0; off < len; off += n) {
+        n = (piece == 0 || len - off < piece) ? len - off : piece;
+
+        rc = mg_resp_read(&rd, (const unsigned char *) data + off, n, &used);
+
+        *taken = off + used;
+
+        if (rc != MG_RESP_AGAIN) {
+            break;
+        }
+
+        if (used != n) {
+            rc = 99;
+            break;
+        }
+    }
+
+    if (out) {
+        *out = rd;
+    }
+
+    return rc;
+}
+
+
+/* hiredis reads the bytes as exactly one reply, with nothing left over */
+
+static int
+hiredis_one(const char *data, size_t len)
+{
+    int           rc;
+    void         *r;
+    redisReader  *reader;
+
+    reader = redisReaderCreate();
+    if (reader == NULL) {
+        abort();
+    }
+
+    rc = 0;
+
+    if (redisReaderFeed(reader, data, len) == REDIS_OK
+        && redisReaderGetReply(reader, &r) == REDIS_OK
+        && r != NULL)
+    {
+        freeReplyObject(r);
+
+        rc = redisReaderGetReply(reader, &r) == REDIS_OK && r == NULL;
+
+        if (r) {
+            freeReplyObject(r);
+        }
+    }
+
+    redisReaderFree(reader);
+
+    return rc;
+}
+
+
+static const mg_resp_limits_t  test_wide = { 4096, 16, 2 };
+
+
+/* a reply that must be accepted whole, in any pieces, and that hiredis reads */
+
+static void
+reply_ok(const char *data, size_t len, const mg_resp_limits_t *limits,
+    const char *what)
+{
+    size_t  taken, p, bad;
+
+    static const size_t  pieces[] = { 0, 1, 2, 3, 5 };
+
+    bad = 0;
+
+    for (p = 0; p < sizeof(pieces) / sizeof(pieces[0]); p++) {
+        if (frame(data, len, limits, pieces[p], &taken, NULL) != MG_RESP_OK
+            || taken != len)
+        {
+            bad++;
+        }
+    }
+
+    ok(bad == 0, "%s: one reply, in any pieces", what);
+    ok(hiredis_one(data, len), "%s: hiredis reads one reply", what);
+}
+
+
+/* a reply refused with the given reason, never past its bad byte */
+
+static void
+reply_bad(const char *data, size_t len, const mg_resp_limits_t *limits,
+    const char *error, size_t at, const char *what)
+{
+    int               rc;
+    size_t            taken, p, bad;
+    mg_resp_reader_t  rd;
+
+    static const size_t  pieces[] = { 0, 1, 4 };
+
+    bad = 0;
+
+    for (p = 0; p < sizeof(pieces) / sizeof(pieces[0]); p++) {
+        rc = frame(data, len, limits, pieces[p], &taken, &rd);
+
+        if (rc != MG_RESP_ERROR || rd.error == NULL
+            || strcmp(rd.error, error) != 0 || taken > at)
+        {
+            diag("%s, piece %zu: rc %d, error \"%s\", %zu bytes taken",
+                 what, pieces[p], rc, rd.error ? rd.error : "", taken);
+            bad++;
+        }
+    }
+
+    ok(bad == 0, "%s: %s, within %zu bytes", what, error, at);
+}
+
+
+#define S(s)  s, sizeof(s) - 1
+
+
+static void
+test_replies(void)
+{
+    size_t            i, len, taken, used;
+    char              buf[8192];
+    mg_resp_reader_t  rd;
+    mg_resp_limits_t  limits;
+
+    static const char  row[] = "*2\r\n:1\r\n:2\r\n+OK\r\n$1\r\nx\r\n";
+
+    static const mg_resp_limits_t  flat = { 4096, 2, 1 };
+    static const mg_resp_limits_t  scalar = { 4096, 0, 0 };
+    static const mg_resp_limits_t  deep = { 1 << 20, 100, 100 };
+
+    reply_ok(S("+OK\r\n"), &scalar, "status");
+    reply_ok(S("-ERR no such thing\r\n"), &scalar, "error");
+    reply_ok(S("+\r\n"), &scalar, "empty status");
+    reply_ok(S(":0\r\n"), &scalar, "integer 0");
+    reply_ok(S(":-1\r\n"), &scalar, "integer -1");
+    reply_ok(S(":9223372036854775807\r\n"), &scalar, "integer 2^63 - 1");
+    reply_ok(S(":-9223372036854775808\r\n"), &scalar, "integer -2^63");
+    reply_ok(S("$3\r\na\r\n\r\n"), &scalar, "bulk string with CRLF in it");
+    reply_ok(S("$0\r\n\r\n"), &scalar, "empty bulk string");
+    reply_ok(S("$-1\r\n"), &scalar, "nil bulk string");
+    reply_ok(S("*-1\r\n"), &flat, "nil array");
+    reply_ok(S("*0\r\n"), &flat, "empty array");
+    reply_ok(S("*2\r\n:1\r\n:120000\r\n"), &flat, "limit_redis's answer");
+    reply_ok(S("*2\r\n-WRONGTYPE Operation\r\n:0\r\n"), &flat,
+             "an error in an array");
+    reply_ok(S("*2\r\n*2\r\n:1\r\n$1\r\nx\r\n*0\r\n"), &test_wide,
+             "nested arrays");
+    reply_ok(S("*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n"), &deep,
+             "seven levels, the most");
+
+    /* the bounds */
+
+    reply_bad(S("*10000000\r\n:1\r\n"), &flat, "too many array elements",
+              11, "*10000000 for a reply of 2");
+    frame(S("*10000000\r\n"), &flat, 0, &taken, &rd);
+    ok(rd.bound && rd.value == 10000000 && rd.max == 2,
+       "... says what was announced and what is allowed");
+    reply_bad(S("*2147483647\r\n"), &flat, "too many array elements", 13,
+              "*2147483647");
+    reply_bad(S("*3\r\n:1\r\n"), &flat, "too many array elements", 4,
+              "one element too many");
+    reply_bad(S("$2000000000\r\nxxxx"), &scalar, "bulk string too long", 13,
+              "$2000000000, before any of its bytes");
+    frame(S("$2000000000\r\n"), &scalar, 0, &taken, &rd);
+    ok(rd.bound && rd.value == 2000000000 && rd.max == 4096 - 13 - 2,
+       "... says what was announced and what is left");
+
+    /* a bulk string that fills the reply's bytes, and one byte more */
+
+    memcpy(buf, "$4087\r\n", 7);
+    memset(buf + 7, 'b', 4087);
+    memcpy(buf + 7 + 4087, "\r\n", 2);
+    reply_ok(buf, 4096, &scalar, "$4087: 4096 bytes in all");
+    buf[4] = '8';
+    reply_bad(buf, 4096, &scalar, "bulk string too long", 7, "$4088");
+    reply_bad(S("*1\r\n:1\r\n"), &scalar, "arrays nested too deep", 1,
+              "an array where none is expected");
+    reply_bad(S("*1\r\n*0\r\n"), &flat, "arrays nested too deep", 5,
+              "an empty array one level too deep");
+    reply_bad(S("*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n"),
+              &deep, "arrays nested too deep", 29,
+              "eight levels, even if the limits say 100");
+
+    /* a line without an end is bounded by the reply's size */
+
+    memset(buf, 'a', sizeof(buf));
+    buf[0] = '-';
+    reply_bad(buf, sizeof(buf), &scalar, "reply too long", 4097,
+              "an error line that never ends");
+    frame(buf, sizeof(buf), &scalar, 0, &taken, &rd);
+    ok(rd.bound && rd.value == 4097 && rd.max == 4096,
+       "... says how long the reply is allowed to be");
+
+    /* exactly at the size: a bulk string that fills it */
+
+    limits.size = 19;
+    limits.elements = 0;
+    limits.depth = 0;
+    reply_ok(S("$12\r\n0123456789ab\r\n"), &limits,
+             "a reply of exactly its size");
+    reply_bad(S("$13\r\n0123456789abc\r\n"), &limits, "bulk string too long",
+              5, "one byte over");
+    limits.size = 5;
+    reply_ok(S("+OK\r\n"), &limits, "a status of exactly its size");
+    reply_bad(S("+OKK\r\n"), &limits, "reply too long", 6, "a status one over");
+
+    /* not RESP2, or not as Redis writes it */
+
+    reply_bad(S("HELLO I AM NOT REDIS\r\n"), &test_wide,
+              "unknown reply type", 1, "garbage");
+    reply_bad(S("_\r\n"), &test_wide, "unknown reply type", 1, "RESP3 null");
+    reply_bad(S("%1\r\n+a\r\n+b\r\n"), &test_wide, "unknown reply type", 1,
+              "RESP3 map");
+    reply_bad(S(":01\r\n"), &test_wide, "bad number", 3, "leading zero");
+    reply_bad(S(":-0\r\n"), &test_wide, "bad number", 3, "minus zero");
+    reply_bad(S(":+1\r\n"), &test_wide, "bad number", 2, "plus sign");
+    reply_bad(S(":\r\n"), &test_wide, "bad number", 2, "no digits");
+    reply_bad(S(":1 \r\n"), &test_wide, "bad number", 3, "a space");
+    reply_bad(S(":9223372036854775808\r\n"), &test_wide, "number out of range",
+              20, "2^63");
+    reply_bad(S(":-9223372036854775809\r\n"), &test_wide,
+              "number out of range", 21, "-2^63 - 1");
+    reply_bad(S(":99999999999999999999999\r\n"), &test_wide,
+              "number out of range", 20, "more digits than any integer");
+    reply_bad(S("$-2\r\n"), &test_wide, "bad length", 5, "$-2");
+    reply_bad(S("*-5\r\n"), &test_wide, "bad length", 5, "*-5");
+    reply_bad(S("$3\r\nabcd\r\n"), &test_wide,
+              "bulk string longer than announced", 8,
+              "bulk longer than its length");
+    reply_bad(S("$3\r\nab\r\n"), &test_wide,
+              "bulk string longer than announced", 9,
+              "bulk shorter than its length");
+    reply_bad(S("+a\nb\r\n"), &test_wide, "LF in a simple string", 3,
+              "bare LF");
+    reply_bad(S("+a\rb\r\n"), &test_wide, "CR without LF", 4, "bare CR");
+    reply_bad(S(":1\r:"), &test_wide, "CR without LF", 4, "number, bare CR");
+
+    /* after an error, every call says the same */
+
+    mg_resp_reader_init(&rd, &scalar);
+    (void) mg_resp_read(&rd, (const unsigned char *) "x", 1, &used);
+    ok(mg_resp_read(&rd, (const unsigned char *) "+OK\r\n", 5, &used)
+       == MG_RESP_ERROR && used == 0,
+       "a reader that failed stays failed");
+    ok(mg_resp_read(&rd, NULL, 0, &used) == MG_RESP_ERROR,
+       "... even with no bytes");
+
+    /* replies in a row: each ends where it ends, the next one starts anew */
+
+    mg_resp_reader_init(&rd, &flat);
+    len = sizeof(row) - 1;
+    taken = 0;
+
+    for (i = 0; i < 3; i++) {
+        if (mg_resp_read(&rd, (const unsigned char *) row + taken,
+                         len - taken, &used)
+            != MG_RESP_OK)
+        {
+            break;
+        }
+
+        taken += used;
+    }
+
+    ok(i == 3 && taken == len, "three replies in a row, each found");
+
+    /* limits wider than hiredis reads are narrowed */
+
+    limits.size = (size_t) -1;
+    limits.elements = (size_t) -1;
+    limits.depth = 1000;
+    mg_resp_reader_init(&rd, &limits);
+    ok(rd.limits.depth == MG_RESP_MAX_DEPTH
+       && rd.limits.elements == 0x7fffffff,
+       "limits are narrowed to what hiredis reads");
+    reply_bad(S("$536870913\r\n"), &limits, "bulk string too long", 12,
+              "a bulk string over 512 MB, whatever the size");
+}
+
+
+/*
+ * Random replies within random bounds, and random bytes: what the framing
+ * reader accepts, hiredis reads as one reply, and what it refuses it
+ * refuses before reading past the bad byte.
+ */
+
+static size_t
+random_reply(char *buf, size_t room, unsigned depth, unsigned max_depth)
+{
+    size_t    n, i, len, at;
+    unsigned  kind;
+
+    if (room < 64) {
+        return 0;
+    }
+
+    kind = test_random() % (depth < max_depth ? 6 : 5);
+
+    switch (kind) {
+
+    case 0:
+        return snprintf(buf, room, "+OK\r\n");
+
+    case 1:
+        return snprintf(buf, room, "-ERR e%u\r\n", test_random() % 1000);
+
+    case 2:
+        return snprintf(buf, room, ":%ld\r\n",
+                        (long) test_random() - 16384);
+
+    case 3:
+        len = test_random() % 40;
+        at = snprintf(buf, room, "$%zu\r\n", len);
+        for (i = 0; i < len; i++) {
+            buf[at++] = (char) test_random();
+        }
+        buf[at++] = '\r';
+        buf[at++] = '\n';
+        return at;
+
+    case 4:
+        return snprintf(buf, room, test_random() % 2 ? "$-1\r\n" : "*-1\r\n");
+
+    default:
+        n = test_random() % 5;
+        at = snprintf(buf, room, "*%zu\r\n", n);
+
+        for (i = 0; i < n; i++) {
+            len = random_reply(buf + at, room - at, depth + 1, max_depth);
+            if (len == 0) {
+                return 0;
+            }
+
+            at += len;
+        }
+
+        return at;
+    }
+}
+
+
+static void
+test_random_replies(void)
+{
+    int               rc, one;
+    char              buf[4096];
+    size_t            len, taken, i;
+    unsigned          round, accepted, refused, disagree;
+    mg_resp_limits_t  limits;
+
+    accepted = 0;
+    refused = 0;
+    disagree = 0;
+
+    for (round = 0; round < 20000; round++) {
+        len = random_reply(buf, sizeof(buf), 0, 3);
+        if (len == 0) {
+            continue;
+        }
+
+        /* now and then a byte goes wrong */
+
+        if (test_random() % 3 == 0) {
+            i = test_random() % len;
+            buf[i] = "\r\n*$:+-0123456789x"[test_random() % 19];
+        }
+
+        limits.size = 8 + test_random() % 200;
+        limits.elements = test_random() % 6;
+        limits.depth = test_random() % 4;
+
+        rc = frame(buf, len, &limits, 1 + test_random() % 7, &taken, NULL);
+
+        if (rc == MG_RESP_OK) {
+            accepted++;
+
+            /* the reply found must be what hiredis reads as one */
+
+            one = hiredis_one(buf, taken);
+
+            if (!one) {
+                diag("round %u: accepted %zu bytes hiredis does not read",
+                     round, taken);
+                disagree++;
+            }
+
+        } else if (rc == MG_RESP_ERROR) {
+            refused++;
+        }
+    }
+
+    ok(disagree == 0 && accepted > 1000 && refused > 1000,
+       "random replies: %u accepted, all read by hiredis; %u refused",
+       accepted, refused);
+}
+
+
 int
 main(void)
 {
     test_numbers();
     test_commands();
     test_random_commands();
+    test_replies();
+    test_random_replies();
 
     printf("1..%u\n", test_n);
 

@@ -22,6 +22,9 @@ package AggregateBackend;
 #                           unanswered now (this one left out)
 #   GET /json/TEXT          TEXT (URI-decoded) as the body, application/json
 #   GET /echo/...           {"target":"..."}: the request target as sent
+#   GET /line/...           {"line":"..."}: the whole request line as
+#                           received, bytes outside printable ASCII as
+#                           \u00XX
 #
 # Every answer closes its connection.
 #
@@ -142,7 +145,7 @@ sub serve {
 
             $requests++;
             $st->{held} = 1;
-            route($sel, $s, $path, \%h);
+            route($sel, $s, $path, \%h, $line);
         }
 
         my $now = time;
@@ -203,7 +206,7 @@ sub later {
 }
 
 sub route {
-    my ($sel, $s, $path, $h) = @_;
+    my ($sel, $s, $path, $h, $line) = @_;
 
     if ($path =~ m{^/barrier/(\d+)/([\w-]+)/([\w-]+)}) {
         my ($n, $key, $name) = ($1, "$1/$2", $3);
@@ -282,6 +285,13 @@ sub route {
     if ($path =~ m{^/echo/}) {
         (my $target = $path) =~ s/(["\\])/\\$1/g;
         answer($sel, $s, 200, qq({"target":"$target"}));
+        return;
+    }
+
+    if ($path =~ m{^/line/}) {
+        $line =~ s/(["\\])/\\$1/g;
+        $line =~ s/([^\x20-\x7e])/sprintf('\\u%04x', ord $1)/ge;
+        answer($sel, $s, 200, qq({"line":"$line"}));
         return;
     }
 
