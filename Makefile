@@ -27,9 +27,12 @@ ASAN_LIB    = $(shell $(CC) -print-file-name=libasan.so)
 
 all: $(MODULE)
 
-# configure copies the nginx tree (read-only under /usr/share) and uses the
-# same flags as the nginx it will be loaded into (Debian's conf_flags), so
-# that the module's structures match the binary's.
+# The first build copies the nginx tree (read-only under /usr/share) and
+# configures it with the same flags as the nginx it will be loaded into
+# (Debian's conf_flags), so that the module's structures match the binary's.
+# Later builds reuse that tree while config, the nginx tree and the flags
+# stay the same (scripts/build-module keeps a stamp of them), and nginx's
+# own Makefile rebuilds only what a change touched.
 $(MODULE): $(SOURCES)
 	@scripts/check-deps build
 	scripts/build-module "$(NGINX_SRC)" "$(BUILD)" "" "$(NGINX_CONFIGURE_ARGS)"

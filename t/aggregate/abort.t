@@ -30,7 +30,8 @@ my $tls = !system("openssl req -x509 -newkey rsa:2048 -nodes -days 1 "
                   . "-subj /CN=localhost -keyout $p/key.pem -out $p/cert.pem "
                   . ">/dev/null 2>&1");
 
-my $h2 = $tls && `curl --version 2>/dev/null` =~ /HTTP2/ ? <<'EOF' : '';
+my $h2 = $tls && $t->has_nginx_module('http_ssl', 'http_v2')
+    && `curl --version 2>/dev/null` =~ /HTTP2/ ? <<'EOF' : '';
     server {
         listen 127.0.0.1:%%PORT_h2%% ssl http2;
         ssl_certificate %%PREFIX%%/cert.pem;

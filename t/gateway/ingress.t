@@ -21,6 +21,7 @@ use Meshgate::Test;
 my $t = Meshgate::Test->new(workers => 2);
 $t->need_module_or_skip;
 $t->need('redis-server', 'curl', 'openssl', 'promtool', 'Crypt::JWT');
+$t->need_nginx_module('http_ssl');
 
 require Meshgate::JWT;
 Meshgate::JWT->import;

@@ -19,6 +19,7 @@ use Meshgate::Test;
 my $t = Meshgate::Test->new(workers => 1);
 $t->need_module_or_skip;
 $t->need('redis-server', 'curl', 'openssl');
+$t->need_nginx_module('http_ssl', 'http_v2');
 
 my $h2 = `curl --version 2>/dev/null`;
 plan(skip_all => 'curl without HTTP/2') unless $h2 =~ /HTTP2/;

@@ -21,6 +21,7 @@ use Meshgate::JWT;
 my $t = Meshgate::Test->new(workers => 1);
 $t->need_module_or_skip;
 $t->need('redis-server');
+$t->need_nginx_module('http_auth_request');
 
 my $redis = $t->start_redis;
 

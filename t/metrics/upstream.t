@@ -18,6 +18,7 @@ use Meshgate::Prom;
 
 my $t = Meshgate::Test->new(workers => 1);
 $t->need_module_or_skip;
+$t->need_nginx_module('http_auth_request');
 
 # a peer that accepts connections (the kernel does, into the backlog) and
 # never answers

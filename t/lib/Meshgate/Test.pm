@@ -39,6 +39,8 @@ package Meshgate::Test;
 #   start_redis(password => ..., args => [...], name => 'redis', k => v)
 #       -> port;  stop_redis($port?);  redis_command($port, @cmd) -> reply
 #   need_module_or_skip, need('redis-server', 'Some::Module')
+#   need_nginx_module('http_v2', ...)    skip unless the nginx binary has
+#                                them built in; has_nginx_module(...) -> 0/1
 #   example($file, { 8080 => 'main', ... })  -> ($text, { port => 1, ... })
 #                                conf.d/<file> with each 127.0.0.1:<port>
 #                                of the map on the test's own port of that
@@ -82,6 +84,7 @@ our $VERSION = '1.00';
 
 my $OWNER_PID = $$;
 my @INSTANCES;          # every harness object created by this test file
+my %NGINX_V;            # nginx -V output per binary
 my %USED_PORTS;         # ports handed out in this process
 
 
@@ -175,6 +178,33 @@ sub need {
         }
         next if _which($w);
         Test::More::plan(skip_all => "$w is not installed");
+    }
+    return 1;
+}
+
+# nginx's optional modules (ssl, http2, auth_request, ...) are chosen when
+# nginx is built: a distribution's or a custom binary may lack one.  A test
+# that needs one skips on such a binary rather than failing on "unknown
+# directive".  Only built-in modules count: a "=dynamic" one needs its own
+# load_module, which the tests do not write.
+sub has_nginx_module {
+    my ($self, @names) = @_;
+    my $bin = ref $self ? $self->{nginx} : ($ENV{NGINX} // '/usr/sbin/nginx');
+
+    $NGINX_V{$bin} //= `\Q$bin\E -V 2>&1` // '';
+
+    for my $n (@names) {
+        return 0 unless $NGINX_V{$bin} =~ /--with-\Q$n\E_module(?![=\w])/;
+    }
+    return 1;
+}
+
+sub need_nginx_module {
+    my ($self, @names) = @_;
+
+    for my $n (@names) {
+        next if has_nginx_module($self, $n);
+        Test::More::plan(skip_all => "nginx is built without ${n}_module");
     }
     return 1;
 }
