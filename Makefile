@@ -18,7 +18,7 @@ PROVE_ARGS    ?= -r
 FUZZ_SECONDS  ?= 60
 CC            ?= cc
 
-SOURCES = config $(wildcard modules/*/*.c modules/*/*.h)
+SOURCES = config $(wildcard lib/*.c lib/*.h modules/*/*.c modules/*/*.h)
 
 ASAN_CFLAGS = -fsanitize=address -fno-omit-frame-pointer -g -O1
 ASAN_LIB    = $(shell $(CC) -print-file-name=libasan.so)

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# Unit tests of the nginx-free parsers (modules/common/mg_base64url.c,
+# Unit tests of the nginx-free parsers (lib/mg_base64url.c,
 # mg_json.c, mg_jwt.c): builds t/unit/test_parsers.c with them and runs it;
 # its TAP output is this test's output.  Needs no nginx.
 

@@ -546,12 +546,12 @@ put(join("\n", @lines) . "\n", 'vectors.txt');
 # build and run
 
 my $cc = $ENV{CC} // 'cc';
-my @sources = sort grep { !/\/ngx_/ } glob("$top/modules/common/mg_*.c");
+my @sources = sort grep { !/\/ngx_/ } glob("$top/lib/mg_*.c");
 my @cmd = ($cc, qw(-std=gnu99 -Wall -Wextra -Wpointer-arith
                    -Wno-unused-parameter -Werror -O2
                    -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED),
            split(' ', $ENV{MESHGATE_UNIT_CFLAGS} // ''),
-           "-I$top/modules/common", "$top/t/unit/test_crypto.c", @sources,
+           "-I$top/lib", "$top/t/unit/test_crypto.c", @sources,
            qw(-ljansson -lcrypto), '-o', "$dir/test_crypto");
 
 my $out = qx{@{[ join ' ', map { quotemeta } @cmd ]} 2>&1};

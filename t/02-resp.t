@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# Unit tests of the nginx-free RESP command encoder (modules/common/mg_resp.c):
+# Unit tests of the nginx-free RESP command encoder (lib/mg_resp.c):
 # builds t/unit/test_resp.c with it and hiredis, whose reply reader reads
 # the encoded commands back, and runs it; its TAP output is this test's
 # output.  Needs no nginx.

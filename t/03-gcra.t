@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# Unit tests of limit_redis's GCRA arithmetic (modules/common/mg_gcra.c):
+# Unit tests of limit_redis's GCRA arithmetic (lib/mg_gcra.c):
 # builds t/unit/test_gcra.c with it and runs it; its TAP output is this
 # test's output.  Needs no nginx and no Redis.
 

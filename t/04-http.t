@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 
 # Unit tests of the health checks' HTTP response reader
-# (modules/common/mg_http.c): builds t/unit/test_http.c with it and runs
+# (lib/mg_http.c): builds t/unit/test_http.c with it and runs
 # it; its TAP output is this test's output.  Needs no nginx.
 
 use strict;

@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 
 # Unit tests of the W3C traceparent parser and formatter
-# (modules/common/mg_traceparent.c): builds t/unit/test_traceparent.c with
+# (lib/mg_traceparent.c): builds t/unit/test_traceparent.c with
 # it and runs it; its TAP output is this test's output.  Needs no nginx.
 
 use strict;

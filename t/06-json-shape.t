@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 
 # Unit tests of the reshaping of aggregate's part bodies
-# (modules/common/mg_json_shape.c, on top of mg_json.c): builds
+# (lib/mg_json_shape.c, on top of mg_json.c): builds
 # t/unit/test_json_shape.c with them and runs it; its TAP output is this
 # test's output.  Needs no nginx.
 

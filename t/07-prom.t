@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 
 # Unit tests of the metrics module's Prometheus text format pieces
-# (modules/common/mg_prom.c: label value escaping, seconds): builds
+# (lib/mg_prom.c: label value escaping, seconds): builds
 # t/unit/test_prom.c with it and runs it; its TAP output is this test's
 # output.  Needs no nginx.
 

@@ -28,7 +28,7 @@
 
 
 #include "ngx_http_limit_redis_module.h"
-#include "ngx_http_auth_jwt_module.h"
+#include "../auth_jwt/ngx_http_auth_jwt_module.h"
 
 
 /* the contexts a worker keeps for new requests, at most */

@@ -12,7 +12,7 @@
 
 
 #include "ngx_http_limit_redis_module.h"
-#include "ngx_http_auth_jwt_module.h"
+#include "../auth_jwt/ngx_http_auth_jwt_module.h"
 
 
 static ngx_http_limit_redis_zone_t *ngx_http_limit_redis_find_zone(

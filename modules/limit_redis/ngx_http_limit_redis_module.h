@@ -21,7 +21,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_meshgate.h"
-#include "ngx_http_meshgate_redis.h"
+#include "../redis/ngx_http_meshgate_redis.h"
 #include "mg_gcra.h"
 
 

@@ -1,7 +1,7 @@
 package Meshgate::Unit;
 
 # Unit tests of the nginx-free C files: builds a program of t/unit/ with
-# the files of modules/common/ it tests and runs it; its TAP output is the
+# the files of lib/ it tests and runs it; its TAP output is the
 # output of the test file that called run().  Needs no nginx.
 #
 #   use Meshgate::Unit;
@@ -27,7 +27,7 @@ sub run {
     my ($class, $name, $sources, @libs) = @_;
 
     my $root = abs_path(dirname(__FILE__) . '/../../..');
-    my $common = "$root/modules/common";
+    my $common = "$root/lib";
     my $dir = tempdir('meshgate-unit-XXXXXX', TMPDIR => 1, CLEANUP => 1);
     my $bin = "$dir/$name";
 
