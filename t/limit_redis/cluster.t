@@ -49,19 +49,12 @@ for my $t ($t1, $t2) {
     $t->start($conf);
 }
 
-sub rget {
-    my ($t, $uri) = @_;
-    my $r = $t->get($uri);
-    $r->{lr} = $r->{headers}{'x-lr'} // '';
-    return $r;
-}
-
 # --- alternating, sequential ---------------------------------------------------------
 
 my (%acc, %pids, @seq);
 for my $i (1 .. 40) {
     my $t = $i % 2 ? $t1 : $t2;
-    my $r = rget($t, '/?k=alt');
+    my $r = $t->get_lr('/?k=alt');
     my $which = $i % 2 ? 'A' : 'B';
     push @seq, "$which$r->{status}";
     $acc{$which}++ if $r->{status} == 200;

@@ -45,17 +45,10 @@ $t->start(<<'EOF');
     }
 EOF
 
-sub rget {
-    my ($uri) = @_;
-    my $r = $t->get($uri);
-    $r->{lr} = $r->{headers}{'x-lr'} // '';
-    return $r;
-}
-
 # --- 2r/s burst=2, no nodelay: the second request waits ~T = 500 ms ----------
 
-my $r1 = rget('/delayed?k=a');
-my $r2 = rget('/delayed?k=a');
+my $r1 = $t->get_lr('/delayed?k=a');
+my $r2 = $t->get_lr('/delayed?k=a');
 is($r1->{status}, 200, '2r/s burst=2: first 200');
 is($r1->{lr}, 'PASSED', 'first PASSED');
 ok($r1->{time} < 0.4, sprintf('first not delayed (%.3f s)', $r1->{time}));
@@ -105,7 +98,7 @@ ok($t->wait_for_log(
 
 # --- 1r/s burst=2 nodelay: nothing delayed (a delay would be >= 1 s) --------
 
-my @n = map { rget('/nodelay?k=b') } 1 .. 4;
+my @n = map { $t->get_lr('/nodelay?k=b') } 1 .. 4;
 is_deeply([map { $_->{status} } @n], [200, 200, 200, 429],
           'nodelay: 200 200 200 429');
 is_deeply([map { $_->{lr} } @n], [qw(PASSED PASSED PASSED REJECTED)],
@@ -116,9 +109,9 @@ ok($n[$_]{time} < 0.5,
 
 # --- 1r/s burst=3 delay=1: the first excess request at once, then delays -----
 
-my $d1 = rget('/delay1?k=c');
-my $d2 = rget('/delay1?k=c');
-my $d3 = rget('/delay1?k=c');
+my $d1 = $t->get_lr('/delay1?k=c');
+my $d2 = $t->get_lr('/delay1?k=c');
+my $d3 = $t->get_lr('/delay1?k=c');
 is($d1->{lr}, 'PASSED', 'delay=1: first PASSED');
 is($d2->{lr}, 'PASSED', 'delay=1: first excess request PASSED (not delayed)');
 ok($d2->{time} < 0.5, sprintf('... and fast (%.3f s)', $d2->{time}));
@@ -127,13 +120,13 @@ is($d3->{lr}, 'DELAYED', 'delay=1: second excess request DELAYED');
 ok($d3->{time} >= 0.8, sprintf('... by about T = 1 s (%.3f s)', $d3->{time}));
 # after d3 (which waited ~1 s) the backlog is 2T again: the next one is
 # delayed too; the log line says so
-my $d4 = rget('/delay1?k=c');
+my $d4 = $t->get_lr('/delay1?k=c');
 is($d4->{lr}, 'DELAYED', 'delay=1: next one DELAYED too');
 ok($d4->{time} >= 0.8, sprintf('... by about 1 s (%.3f s)', $d4->{time}));
 
 # --- delay= larger than burst means nodelay -------------------------------------
 
-my @b = map { rget('/delaybig?k=d') } 1 .. 4;
+my @b = map { $t->get_lr('/delaybig?k=d') } 1 .. 4;
 is_deeply([map { $_->{lr} } @b], [qw(PASSED PASSED PASSED REJECTED)],
           'delay=5 > burst=2: PASSED x3 then REJECTED (as nodelay)');
 ok($b[$_]{time} < 0.5, 'delay > burst: request ' . ($_ + 1) . ' not delayed')

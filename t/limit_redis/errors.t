@@ -40,13 +40,6 @@ $t->start(<<'EOF');
     }
 EOF
 
-sub rget {
-    my ($uri) = @_;
-    my $r = $t->get($uri);
-    $r->{lr} = $r->{headers}{'x-lr'} // '';
-    return $r;
-}
-
 sub new_log { substr($t->error_log, $_[0]) }
 
 # --- a key of the wrong type: WRONGTYPE error reply ----------------------------------------
@@ -56,7 +49,7 @@ $t->redis_command($redis, 'LPUSH', 'mg:lr:c:list', 'x');
 $t->redis_command($redis, 'LPUSH', 'mg:lr:l:list', 'x');
 
 my $from = length $t->error_log;
-my @r = map { rget('/z?k=list') } 1 .. 3;
+my @r = map { $t->get_lr('/z?k=list') } 1 .. 3;
 is(join(',', map { "$_->{status} $_->{lr}" } @r), '200 ERROR,200 ERROR,200 ERROR',
    'WRONGTYPE, fail open: 200 ERROR');
 ok(!exists $r[0]{headers}{ratelimit}, 'no RateLimit header on ERROR');
@@ -67,13 +60,13 @@ my @n = $log =~ /unavailable \(error reply/g;
 is(scalar @n, 1, 'once for the episode (3 requests)');
 
 $from = length $t->error_log;
-is(rget('/z?k=fine')->{lr}, 'PASSED', 'another key of the zone works');
+is($t->get_lr('/z?k=fine')->{lr}, 'PASSED', 'another key of the zone works');
 like(new_log($from), qr/limit_redis: zone "z": redis server "main" answers again/,
      'the good reply ends the episode');
 
-is(rget('/c?k=list')->{status}, 429, 'WRONGTYPE, fail closed: 429');
-is(rget('/c?k=list')->{lr}, 'ERROR', '... ERROR');
-@r = map { rget('/l?k=list') } 1 .. 2;
+is($t->get_lr('/c?k=list')->{status}, 429, 'WRONGTYPE, fail closed: 429');
+is($t->get_lr('/c?k=list')->{lr}, 'ERROR', '... ERROR');
+@r = map { $t->get_lr('/l?k=list') } 1 .. 2;
 is(join(',', map { $_->{lr} } @r), 'LOCAL_PASSED,LOCAL_REJECTED',
    'WRONGTYPE, fail local: decided locally');
 is($t->redis_command($redis, 'TYPE', 'mg:lr:z:list'), 'list', 'the list was left alone');
@@ -83,11 +76,11 @@ is($t->redis_command($redis, 'TYPE', 'mg:lr:z:list'), 'list', 'the list was left
 $t->redis_command($redis, 'CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
 $t->redis_command($redis, 'CONFIG', 'SET', 'maxmemory', '1');
 $from = length $t->error_log;
-my $oom = rget('/z?k=oom');
+my $oom = $t->get_lr('/z?k=oom');
 $t->redis_command($redis, 'CONFIG', 'SET', 'maxmemory', '0');
 is("$oom->{status} $oom->{lr}", '200 ERROR', 'Redis out of memory: 200 ERROR (fail open)');
 like(new_log($from), qr/unavailable \(error reply "[^"]*OOM[^"]*"\)/, 'logged: error reply "OOM ..."');
-@r = map { rget('/z?k=oom') } 1 .. 3;
+@r = map { $t->get_lr('/z?k=oom') } 1 .. 3;
 is(join(',', map { $_->{status} } @r), '200,200,429', 'memory back: limiting exact again');
 
 # --- odd stored values ------------------------------------------------------------------------
@@ -98,25 +91,25 @@ sub now_us {
 }
 
 $t->redis_command($redis, 'SET', 'mg:lr:z:garbage', 'not a number');
-@r = map { rget('/z?k=garbage') } 1 .. 3;
+@r = map { $t->get_lr('/z?k=garbage') } 1 .. 3;
 is(join(',', map { $_->{status} } @r), '200,200,429',
    'a garbage value counts as no state (200 200 429)');
 like($t->redis_command($redis, 'GET', 'mg:lr:z:garbage'), qr/^\d+$/, 'and is overwritten');
 
 $t->redis_command($redis, 'SET', 'mg:lr:z:neg', '-5000000');
-@r = map { rget('/z?k=neg') } 1 .. 3;
+@r = map { $t->get_lr('/z?k=neg') } 1 .. 3;
 is(join(',', map { $_->{status} } @r), '200,200,429', 'a negative tat counts as past');
 
 # a tat 90 s ahead (backlog 1.5 T > B T = 1 T): rejected, Retry-After ~30
 $t->redis_command($redis, 'SET', 'mg:lr:z:ahead', now_us() + 90_000_000 . '.75');
-my $x = rget('/z?k=ahead');
+my $x = $t->get_lr('/z?k=ahead');
 is("$x->{status} $x->{lr}", '429 REJECTED', 'a fractional tat 90 s ahead: REJECTED');
 like($x->{headers}{'retry-after'} // '', qr/^(?:29|30)$/, 'Retry-After about 30');
 
 # far in the future (a year: more than any limit can make, less than the
 # 2^52 us mg_gcra.h takes for a broken store): a huge, well-formed Retry-After
 $t->redis_command($redis, 'SET', 'mg:lr:z:far', sprintf('%.0f', now_us() + 365 * 86400 * 1e6));
-$x = rget('/z?k=far');
+$x = $t->get_lr('/z?k=far');
 is("$x->{status} $x->{lr}", '429 REJECTED', 'a tat a year ahead: 429 REJECTED');
 like($x->{headers}{'retry-after'} // '', qr/^315359[34]\d$/,
      'Retry-After = a year - B T (31535940 s), a plain integer')
@@ -127,10 +120,10 @@ like($x->{headers}{'ratelimit'} // '', qr/^"z";r=0;t=(?:31536000|3153599\d)$/,
 # beyond what the arithmetic can hold: an error or a rejection, never a crash
 for my $v (sprintf('%.0f', now_us() + 1000 * 365 * 86400 * 1e6), '1e30', '9223372036854775807', 'inf', '-inf', 'nan', '1e308') {
     $t->redis_command($redis, 'SET', "mg:lr:z:odd$v", $v);
-    my $o = rget("/z?k=odd$v");
+    my $o = $t->get_lr("/z?k=odd$v");
     like("$o->{status} $o->{lr}", qr/^(?:429 REJECTED|200 ERROR|200 PASSED)$/,
          "stored \"$v\": a sane answer ($o->{status} $o->{lr})");
 }
-is(rget('/z?k=sane-after')->{lr}, 'PASSED', 'and the worker still works');
+is($t->get_lr('/z?k=sane-after')->{lr}, 'PASSED', 'and the worker still works');
 
 done_testing;

@@ -71,8 +71,7 @@ my $max_time = 0;
 
 sub rget {
     my ($uri) = @_;
-    my $r = $t->get($uri);
-    $r->{lr} = $r->{headers}{'x-lr'} // '';
+    my $r = $t->get_lr($uri);
     $max_time = $r->{time} if ($r->{time} // 0) > $max_time;
     return $r;
 }

@@ -59,13 +59,6 @@ $t->start(<<'EOF');
     }
 EOF
 
-sub rget {
-    my ($uri) = @_;
-    my $r = $t->get($uri);
-    $r->{lr} = $r->{headers}{'x-lr'} // '';
-    return $r;
-}
-
 sub redis_now_us {
     my $tm = $t->redis_command($redis, 'TIME');
     return $tm->[0] * 1000000 + $tm->[1];
@@ -77,7 +70,7 @@ my $key = 'mg:lr:m3:u1';
 ok(!defined $t->redis_command($redis, 'GET', $key), 'no key before the first request');
 
 my $t0 = time;
-my @r = map { rget('/m3?k=u1') } 1 .. 4;
+my @r = map { $t->get_lr('/m3?k=u1') } 1 .. 4;
 my $elapsed = time - $t0;
 note(sprintf 'four requests took %.3f s', $elapsed);
 
@@ -138,17 +131,17 @@ ok(abs($pttl - ($ahead / 1000 + 1000)) < 1000,
     or diag("pttl $pttl, tat - now $ahead us");
 
 # a rejected request charges nothing
-rget('/m3?k=u1') for 1 .. 3;
+$t->get_lr('/m3?k=u1') for 1 .. 3;
 is($t->redis_command($redis, 'GET', $key), $tat,
    'three more rejected requests: tat unchanged');
 
 # another key is independent
-is(rget('/m3?k=u2')->{status}, 200, 'another key of the same zone: 200');
+is($t->get_lr('/m3?k=u2')->{status}, 200, 'another key of the same zone: 200');
 
 # --- drain: rate=30r/m (T = 2 s) burst=1 nodelay -----------------------------
 
 $t0 = time;
-@r = map { rget('/h2?k=d') } 1 .. 3;
+@r = map { $t->get_lr('/h2?k=d') } 1 .. 3;
 is_deeply([map { $_->{status} } @r], [200, 200, 429],
           '30r/m burst=1 nodelay: 200 200 429');
 is($r[2]{headers}{'retry-after'}, '2', 'Retry-After: 2 (retry = 4 s - 2 s)')
@@ -157,7 +150,7 @@ is($r[2]{headers}{'retry-after'}, '2', 'Retry-After: 2 (retry = 4 s - 2 s)')
 # 2.3 s later one slot (T = 2 s) has drained: backlog = 4 - 2.3 - e <= 2
 sleep(2.3 - (time - $t0)) if time - $t0 < 2.3;
 my $e = time - $t0;
-@r = map { rget('/h2?k=d') } 1 .. 2;
+@r = map { $t->get_lr('/h2?k=d') } 1 .. 2;
 is($r[0]{status}, 200, sprintf('after %.1f s one request passes again', $e));
 is($r[1]{status}, 429, 'and the next one is rejected');
 like($r[0]{headers}{'ratelimit'} // '', qr/^"h2";r=0;t=[34]$/,
@@ -166,7 +159,7 @@ like($r[0]{headers}{'ratelimit'} // '', qr/^"h2";r=0;t=[34]$/,
 
 # --- rate=1r/s burst=0 (no nodelay): second request at once is rejected -------
 
-@r = map { rget('/s0?k=z') } 1 .. 2;
+@r = map { $t->get_lr('/s0?k=z') } 1 .. 2;
 is($r[0]{status}, 200, '1r/s burst=0: first 200');
 is($r[1]{status}, 429, '1r/s burst=0: immediate second 429');
 is($r[1]{headers}{'retry-after'}, '1', 'Retry-After: 1 (max(1, ceil(<1 s)))');
@@ -176,14 +169,14 @@ is($r[0]{headers}{'ratelimit-policy'}, '"s0";q=1;w=1', 'RateLimit-Policy q=1;w=1
 
 # --- RateLimit-Policy examples from the documentation --------------------------
 
-is(rget('/p1?k=x')->{headers}{'ratelimit-policy'}, '"p1";q=6;w=1',
+is($t->get_lr('/p1?k=x')->{headers}{'ratelimit-policy'}, '"p1";q=6;w=1',
    '10r/s burst=5: q=6;w=1');
-is(rget('/p2?k=x')->{headers}{'ratelimit-policy'}, '"p2";q=4;w=4',
+is($t->get_lr('/p2?k=x')->{headers}{'ratelimit-policy'}, '"p2";q=4;w=4',
    '1r/s burst=3: q=4;w=4');
-is(rget('/p3?k=x')->{headers}{'ratelimit-policy'}, '"p3";q=1;w=60',
+is($t->get_lr('/p3?k=x')->{headers}{'ratelimit-policy'}, '"p3";q=1;w=60',
    '1r/m: q=1;w=60');
 # 3r/s: T = 333333 us (rounded), q = 3, w = ceil(999999 us) = 1
-my $p4 = rget('/p4?k=x');
+my $p4 = $t->get_lr('/p4?k=x');
 is($p4->{headers}{'ratelimit-policy'}, '"p4";q=3;w=1', '3r/s burst=2: q=3;w=1');
 is($p4->{headers}{'ratelimit'}, '"p4";r=2;t=1',
    '3r/s: new key r=B=2, t at least 1');
@@ -196,18 +189,18 @@ is($p4->{headers}{'ratelimit'}, '"p4";r=2;t=1',
 }
 
 # 10r/s, first request of a new key: r = 5, t = ceil(0.1 s) = 1
-my $p1 = rget('/p1?k=y');
+my $p1 = $t->get_lr('/p1?k=y');
 is($p1->{headers}{'ratelimit'}, '"p1";r=5;t=1', '10r/s burst=5 new key: r=5;t=1');
 
 # --- the extremes: 1000000r/s (T = 1 us), burst=1000000 at 1r/m ---------------
 
-my $mx = rget('/max?k=x');
+my $mx = $t->get_lr('/max?k=x');
 is($mx->{status}, 200, '1000000r/s: 200');
 is($mx->{headers}{'ratelimit-policy'}, '"max";q=1;w=1', '1000000r/s: q=1;w=1');
 is($mx->{headers}{'ratelimit'}, '"max";r=0;t=1', '1000000r/s: r=0;t=1 (t at least 1)');
-is(rget('/max?k=x')->{status}, 200, '1000000r/s: the next request (> 1 us later) passes');
+is($t->get_lr('/max?k=x')->{status}, 200, '1000000r/s: the next request (> 1 us later) passes');
 
-my @bb = map { rget('/bigb?k=x') } 1 .. 2;
+my @bb = map { $t->get_lr('/bigb?k=x') } 1 .. 2;
 is($bb[0]{headers}{'ratelimit-policy'}, '"bigb";q=1000001;w=60000060',
    'burst=1000000 at 1r/m: q=1000001;w=60000060');
 is($bb[0]{headers}{'ratelimit'}, '"bigb";r=1000000;t=60', 'first: r=1000000;t=60');
@@ -221,7 +214,7 @@ is($bb[1]{headers}{'ratelimit'}, '"bigb";r=999999;t=120', 'second: r=999999;t=12
 
 my $fk = 'mg:lr:fast:idle';
 my $fs = time;
-is(rget('/fast?k=idle')->{status}, 200, '10r/s: request passes');
+is($t->get_lr('/fast?k=idle')->{status}, 200, '10r/s: request passes');
 my $fp = $t->redis_command($redis, 'PTTL', $fk);
 ok($fp > 500 && $fp <= 1100, "fresh key PTTL $fp ms in (500, 1100]");
 
@@ -245,6 +238,6 @@ ok(defined $gone, 'idle key expired by itself');
 ok(defined $gone && $gone >= 0.9 && $gone < 2.5,
    sprintf('... about 1.1 s after the request (%.2f s)', $gone // -1));
 
-is(rget('/fast?k=idle')->{status}, 200, 'after expiry the key starts fresh');
+is($t->get_lr('/fast?k=idle')->{status}, 200, 'after expiry the key starts fresh');
 
 done_testing;

@@ -65,12 +65,8 @@ sub token {
 
 sub rget {
     my ($uri, $tok) = @_;
-    my $r = $t->get($uri, defined $tok ? (Authorization => "Bearer $tok") : ());
-    $r->{lr} = $r->{headers}{'x-lr'} // '';
-    return $r;
+    return $t->get_lr($uri, defined $tok ? (Authorization => "Bearer $tok") : ());
 }
-
-sub tat { $t->redis_command($redis, 'GET', "mg:lr:$_[0]") }
 
 my $alice = token(sub => 'alice', exp => time + 600);
 my $bob = token(sub => 'bob', exp => time + 600);
@@ -86,10 +82,10 @@ my $r = rget('/api', $alice);
 is($r->{status}, 200, 'alice 1: 200');
 is($r->{lr}, 'PASSED', 'alice 1: PASSED');
 is($r->{headers}{'ratelimit'}, '"user";r=2;t=60', 'alice 1: RateLimit r=2');
-ok(defined tat('user:alice'), 'the Redis key is mg:lr:user:alice (the verified sub)');
+ok(defined $t->lr_state($redis, 'user:alice'), 'the Redis key is mg:lr:user:alice (the verified sub)');
 
 # invalid tokens in between: 401, alice's state unchanged
-my $before = tat('user:alice');
+my $before = $t->lr_state($redis, 'user:alice');
 for my $bad (['no token', undef], ['forged alice', $forged_alice],
              ['expired alice', $expired_alice], ['garbage', 'a.b.c'])
 {
@@ -98,13 +94,13 @@ for my $bad (['no token', undef], ['forged alice', $forged_alice],
     is($x->{lr}, '', "$bad->[0]: not limited (\$limit_redis_status empty)");
     ok(!exists $x->{headers}{'ratelimit'}, "$bad->[0]: no RateLimit header");
 }
-is(tat('user:alice'), $before, 'invalid tokens did not charge alice');
+is($t->lr_state($redis, 'user:alice'), $before, 'invalid tokens did not charge alice');
 
 # many invalid tokens do not eat anybody's quota
 rget('/api', $forged_alice) for 1 .. 10;
 rget('/api', $forged_carol) for 1 .. 3;
-is(tat('user:alice'), $before, '10 forged alice tokens: alice not charged');
-ok(!defined tat('user:carol'), 'forged carol token: no key for carol');
+is($t->lr_state($redis, 'user:alice'), $before, '10 forged alice tokens: alice not charged');
+ok(!defined $t->lr_state($redis, 'user:carol'), 'forged carol token: no key for carol');
 
 my @a = map { rget('/api', $alice) } 2 .. 4;
 is_deeply([map { $_->{status} } @a], [200, 200, 429], 'alice 2..4: 200 200 429');
@@ -139,6 +135,6 @@ is(rget('/inh')->{status}, 401, 'inherited auth_jwt: no token 401');
 my @i = map { rget('/inh', $alice) } 1 .. 2;
 is_deeply([map { $_->{status} } @i], [200, 429],
           'inherited auth_jwt: limit_redis keyed by the sub works (200 429)');
-ok(defined tat('inh:alice'), 'inh zone key for alice');
+ok(defined $t->lr_state($redis, 'inh:alice'), 'inh zone key for alice');
 
 done_testing;

@@ -57,18 +57,11 @@ sub status_from {
     return $resp =~ m{^HTTP/1\.\d (\d{3})} ? $1 : 'no response';
 }
 
-sub rget {
-    my ($uri, @h) = @_;
-    my $r = $t->get($uri, @h);
-    $r->{lr} = $r->{headers}{'x-lr'} // '';
-    return $r;
-}
-
 sub keys_like { $t->redis_command($redis, 'KEYS', $_[0]) }
 
 # --- $binary_remote_addr --------------------------------------------------------------
 
-my @s = map { rget('/ip')->{status} } 1 .. 3;
+my @s = map { $t->get_lr('/ip')->{status} } 1 .. 3;
 is_deeply(\@s, [200, 200, 429], '$binary_remote_addr, 1r/m burst=1: 200 200 429');
 
 my $bin = "mg:lr:ip:\x7f\x00\x00\x01";
@@ -93,43 +86,43 @@ SKIP: {
 
 # --- empty key: never limited, nothing in Redis -------------------------------------------
 
-my @e = map { rget('/user') } 1 .. 10;
+my @e = map { $t->get_lr('/user') } 1 .. 10;
 is_deeply([map { $_->{status} } @e], [(200) x 10], 'no ?user=: 10 x 200 (1r/m not applied)');
 ok(!(grep { $_->{lr} ne '' } @e), 'empty key: $limit_redis_status empty');
 ok(!(grep { exists $_->{headers}{ratelimit} } @e), 'empty key: no RateLimit headers');
-@e = map { rget('/user?user=') } 1 .. 3;
+@e = map { $t->get_lr('/user?user=') } 1 .. 3;
 is_deeply([map { $_->{status} } @e], [200, 200, 200], '?user= (empty value): not limited');
 is_deeply(keys_like('mg:lr:user*'), [], 'no Redis key written for the empty key');
 
-@e = map { rget('/user?user=u1') } 1 .. 2;
+@e = map { $t->get_lr('/user?user=u1') } 1 .. 2;
 is_deeply([map { $_->{status} } @e], [200, 429], '?user=u1: limited (200 429)');
 is_deeply(keys_like('mg:lr:user*'), ['mg:lr:user:u1'], 'exactly mg:lr:user:u1');
 
 # --- arbitrary bytes (UTF-8, colon, spaces) are kept as they are -------------------------------
 
 my $k = "caf\xc3\xa9: a b";
-@e = map { rget('/hdr', 'X-Key' => $k) } 1 .. 2;
+@e = map { $t->get_lr('/hdr', 'X-Key' => $k) } 1 .. 2;
 is_deeply([map { $_->{status} } @e], [200, 429], 'header key with UTF-8, colon, spaces: 200 429');
 ok(defined $t->redis_command($redis, 'GET', "mg:lr:hdr:$k"), 'stored under the exact bytes');
-is(rget('/hdr', 'X-Key' => "caf\xc3\xa9: a")->{status}, 200, 'a prefix of it is another key');
+is($t->get_lr('/hdr', 'X-Key' => "caf\xc3\xa9: a")->{status}, 200, 'a prefix of it is another key');
 
 # --- a constant key: one global limit ----------------------------------------------------
 
-@e = map { rget('/glob?user=' . $_) } 1 .. 4;
+@e = map { $t->get_lr('/glob?user=' . $_) } 1 .. 4;
 is_deeply([map { $_->{status} } @e], [200, 200, 200, 429], 'constant key: one limit for all');
 ok(defined $t->redis_command($redis, 'GET', 'mg:lr:glob:global'), 'key mg:lr:glob:global');
 
 # --- 65535 bytes is the longest key that is limited ---------------------------------------------
 
 my $k65535 = 'a' x 65535;
-@e = map { rget('/hdr', 'X-Key' => $k65535) } 1 .. 2;
+@e = map { $t->get_lr('/hdr', 'X-Key' => $k65535) } 1 .. 2;
 is_deeply([map { $_->{status} } @e], [200, 429], 'a 65535-byte key is limited (200 429)');
 ok(defined $t->redis_command($redis, 'EXISTS', "mg:lr:hdr:$k65535")
    && $t->redis_command($redis, 'EXISTS', "mg:lr:hdr:$k65535"), '... and stored');
 
 my $from = length $t->error_log;
 my $k65536 = 'b' x 65536;
-@e = map { rget('/hdr', 'X-Key' => $k65536) } 1 .. 3;
+@e = map { $t->get_lr('/hdr', 'X-Key' => $k65536) } 1 .. 3;
 is_deeply([map { $_->{status} } @e], [200, 200, 200], 'a 65536-byte key is not limited');
 is($e[0]{lr}, '', '... $limit_redis_status empty');
 is($t->redis_command($redis, 'EXISTS', "mg:lr:hdr:$k65536"), 0, '... nothing stored');

@@ -48,19 +48,12 @@ $t->start(<<'EOF');
     }
 EOF
 
-sub rget {
-    my ($uri, @h) = @_;
-    my $r = $t->get($uri, @h);
-    $r->{lr} = $r->{headers}{'x-lr'} // '';
-    return $r;
-}
-
-is(rget('/b?b=warm')->{lr}, 'PASSED', 'Redis up');
+is($t->get_lr('/b?b=warm')->{lr}, 'PASSED', 'Redis up');
 $t->stop_redis;
 
 # --- exact arithmetic and headers, locally ----------------------------------------------
 
-my @r = map { rget('/b?b=x') } 1 .. 7;
+my @r = map { $t->get_lr('/b?b=x') } 1 .. 7;
 is(join(' ', map { $_->{lr} } @r),
    join(' ', ('LOCAL_PASSED') x 6, 'LOCAL_REJECTED'),
    'local 1r/m burst=5 nodelay: 6 LOCAL_PASSED then LOCAL_REJECTED');
@@ -72,21 +65,21 @@ is($r[6]{headers}{'retry-after'}, '60', 'local rejection: Retry-After 60');
 
 # --- several zones: a local rejection charges no zone ----------------------------------------
 
-is(rget('/ab?a=a1&b=b1')->{lr}, 'LOCAL_PASSED', '(a1, b1): LOCAL_PASSED');
-is(rget('/ab?a=a1&b=b1')->{lr}, 'LOCAL_REJECTED', '(a1, b1) again: rejected by A');
-is(rget('/ab?a=a1&b=b1')->{lr}, 'LOCAL_REJECTED', '... and again');
-my $r = rget('/b?b=b1');
+is($t->get_lr('/ab?a=a1&b=b1')->{lr}, 'LOCAL_PASSED', '(a1, b1): LOCAL_PASSED');
+is($t->get_lr('/ab?a=a1&b=b1')->{lr}, 'LOCAL_REJECTED', '(a1, b1) again: rejected by A');
+is($t->get_lr('/ab?a=a1&b=b1')->{lr}, 'LOCAL_REJECTED', '... and again');
+my $r = $t->get_lr('/b?b=b1');
 is($r->{headers}{'ratelimit'}, '"B";r=4;t=120',
    'B:b1 was charged once, not by the rejected requests (r=4 after this one)');
 
 # --- local delays -------------------------------------------------------------------------------
 
-@r = map { rget('/d?k=d') } 1 .. 2;
+@r = map { $t->get_lr('/d?k=d') } 1 .. 2;
 is($r[0]{lr}, 'LOCAL_PASSED', 'local 2r/s burst=2: first LOCAL_PASSED');
 is($r[1]{lr}, 'LOCAL_DELAYED', 'second LOCAL_DELAYED');
 ok($r[1]{time} >= 0.4, sprintf('... by about 500 ms (%.3f s)', $r[1]{time}));
 
-@r = map { rget('/dd?k=dry') } 1 .. 4;
+@r = map { $t->get_lr('/dd?k=dry') } 1 .. 4;
 is(join(' ', map { $_->{lr} } @r),
    'LOCAL_PASSED LOCAL_DELAYED_DRY_RUN LOCAL_DELAYED_DRY_RUN LOCAL_REJECTED_DRY_RUN',
    'local dry run: LOCAL_DELAYED_DRY_RUN, LOCAL_REJECTED_DRY_RUN');
@@ -97,38 +90,38 @@ ok(!(grep { exists $_->{headers}{ratelimit} } @r), 'local dry run: no headers');
 # --- LRU eviction in a 32k zone ---------------------------------------------------------------
 
 my $big = 'k' x 1000;
-is(rget('/s', 'X-Key' => "first$big")->{lr}, 'LOCAL_PASSED', 'small zone: first key');
-is(rget('/s', 'X-Key' => "first$big")->{lr}, 'LOCAL_REJECTED', 'first key limited');
+is($t->get_lr('/s', 'X-Key' => "first$big")->{lr}, 'LOCAL_PASSED', 'small zone: first key');
+is($t->get_lr('/s', 'X-Key' => "first$big")->{lr}, 'LOCAL_REJECTED', 'first key limited');
 
 my %seen;
 my $fill_start = time;
 for my $i (1 .. 300) {
-    my $x = rget('/s', 'X-Key' => "fill$i$big");
+    my $x = $t->get_lr('/s', 'X-Key' => "fill$i$big");
     $seen{"$x->{status} $x->{lr}"}++;
 }
 note(sprintf '300 fill keys in %.2f s: %s', time - $fill_start,
      join ', ', map { "$_ x$seen{$_}" } sort keys %seen);
 is_deeply(\%seen, { '200 LOCAL_PASSED' => 300 },
           '300 new 1k keys in a 32k zone: all LOCAL_PASSED (old ones evicted)');
-is(rget('/s', 'X-Key' => "first$big")->{lr}, 'LOCAL_PASSED',
+is($t->get_lr('/s', 'X-Key' => "first$big")->{lr}, 'LOCAL_PASSED',
    'the first key was evicted (least recently used): fresh again');
-my $last = rget('/s', 'X-Key' => "fill300$big");
+my $last = $t->get_lr('/s', 'X-Key' => "fill300$big");
 is($last->{lr}, 'LOCAL_REJECTED', 'the most recent key is still there');
 
 # a zone full of short keys (all still live at 1r/m): a new, longer key must
 # still be limited ("keys are evicted least recently used first when the
 # zone is full"), whatever slab size class it needs
 for my $len (100, 3000) {
-    rget('/s', 'X-Key' => "short$_" . ('x' x 20)) for 1 .. 400;
+    $t->get_lr('/s', 'X-Key' => "short$_" . ('x' x 20)) for 1 .. 400;
     my $k = "long$len" . ('y' x $len);
-    my @l = map { rget('/s', 'X-Key' => $k)->{lr} } 1 .. 3;
+    my @l = map { $t->get_lr('/s', 'X-Key' => $k)->{lr} } 1 .. 3;
     is(join(' ', @l), 'LOCAL_PASSED LOCAL_REJECTED LOCAL_REJECTED',
        "zone full of 25-byte keys: a new $len-byte key is limited too");
 }
 
 # a key bigger than the whole zone
 my $huge = 'h' x 60000;
-my @h = map { rget('/s', 'X-Key' => $huge) } 1 .. 3;
+my @h = map { $t->get_lr('/s', 'X-Key' => $huge) } 1 .. 3;
 note('60000-byte key in a 32k zone: ' . join(', ', map { "$_->{status} $_->{lr}" } @h));
 ok(!(grep { $_->{status} >= 500 } @h), 'a key bigger than the zone: no 5xx');
 ok(!(grep { $_->{lr} !~ /^(?:LOCAL_\w+|ERROR)$/ } @h),
@@ -144,12 +137,12 @@ $t->start_redis;
 my $st = time;
 my $back;
 while (time - $st < 3) {
-    my $x = rget('/b?b=back' . int(rand(1e9)));
+    my $x = $t->get_lr('/b?b=back' . int(rand(1e9)));
     if ($x->{lr} eq 'PASSED') { $back = time - $st; last }
     sleep 0.05;
 }
 ok(defined $back, sprintf('Redis back: verdicts from Redis again (%.2f s)', $back // -1));
-@r = map { rget('/b?b=x') } 1 .. 7;
+@r = map { $t->get_lr('/b?b=x') } 1 .. 7;
 is(join(' ', map { $_->{lr} } @r), join(' ', ('PASSED') x 6, 'REJECTED'),
    'the Redis state is separate from the local one: key x fresh in Redis');
 

@@ -55,13 +55,6 @@ $t->start(<<'EOF');
     }
 EOF
 
-sub rget {
-    my ($uri) = @_;
-    my $r = $t->get($uri);
-    $r->{lr} = $r->{headers}{'x-lr'} // '';
-    return $r;
-}
-
 sub summary {
     my %s;
     $s{"$_->{status} $_->{lr}"}++ for @_;
@@ -81,7 +74,7 @@ sub until_ok {
     my $good = 0;
     my $n = 0;
     while (time - $start < 6) {
-        my $r = rget('/open?k=rec' . ++$n);
+        my $r = $t->get_lr('/open?k=rec' . ++$n);
         $good = $r->{lr} eq 'PASSED' ? $good + 1 : 0;
         return time - $start if $good >= 10;
         sleep 0.05 unless $good;
@@ -108,17 +101,17 @@ sub logged {
 }
 
 # sanity
-is(rget('/open?k=warm')->{lr}, 'PASSED', 'Redis answers');
-rget('/slow?k=warm') for 1 .. 4;      # both workers connected to both servers
+is($t->get_lr('/open?k=warm')->{lr}, 'PASSED', 'Redis answers');
+$t->get_lr('/slow?k=warm') for 1 .. 4;      # both workers connected to both servers
 
 # --- paused Redis: timeouts per fail mode -------------------------------------------
 
 my $from = length $t->error_log;
 my $paused = pause_redis(2500);
 
-my @o = map { rget("/open?k=p") } 1 .. 5;
-my @c = map { rget("/closed?k=p") } 1 .. 5;
-my @l = map { rget("/local?k=p") } 1 .. 4;
+my @o = map { $t->get_lr("/open?k=p") } 1 .. 5;
+my @c = map { $t->get_lr("/closed?k=p") } 1 .. 5;
+my @l = map { $t->get_lr("/local?k=p") } 1 .. 4;
 my $in = time - $paused;
 note(sprintf 'requests during the pause took %.2f s in all', $in);
 
@@ -148,7 +141,7 @@ SKIP: {
 my $rec = until_ok('pause');
 ok(defined $rec, sprintf('after the pause, limiting resumes (%.2f s after the last request)',
                          $rec // -1));
-is(summary(map { rget('/open?k=after1') } 1 .. 3), '200 PASSED x2, 429 REJECTED x1',
+is(summary(map { $t->get_lr('/open?k=after1') } 1 .. 3), '200 PASSED x2, 429 REJECTED x1',
    'and is exact again: 200 200 429');
 
 # --- clients that go away while their command is in flight -----------------------------
@@ -170,7 +163,7 @@ close $_->[0] for @socks[0 .. 11], @socks[15 .. 17];
 my $closed_at = time - $paused;
 
 # a request that stays: it must get its answer once Redis is back
-my $stay = rget('/slow?k=stay');
+my $stay = $t->get_lr('/slow?k=stay');
 my $waited = time - $paused;
 is($stay->{status}, 200, 'a request waiting on the paused Redis gets its answer after the pause');
 is($stay->{lr}, 'PASSED', '... PASSED');
@@ -189,13 +182,13 @@ SKIP: {
 
 $rec = until_ok('disconnects');
 ok(defined $rec, 'after the disconnects, requests work');
-is(summary(map { rget('/slow?k=after2') } 1 .. 3), '200 PASSED x3', 'slow server works');
-is(summary(map { rget('/open?k=after2') } 1 .. 3), '200 PASSED x2, 429 REJECTED x1',
+is(summary(map { $t->get_lr('/slow?k=after2') } 1 .. 3), '200 PASSED x3', 'slow server works');
+is(summary(map { $t->get_lr('/open?k=after2') } 1 .. 3), '200 PASSED x2, 429 REJECTED x1',
    'fast server works and limits');
 
 # --- a delayed request whose client goes away keeps DELAYED ------------------------------
 
-is(rget('/delay?k=d')->{lr}, 'PASSED', 'delay zone: first PASSED');
+is($t->get_lr('/delay?k=d')->{lr}, 'PASSED', 'delay zone: first PASSED');
 my $s = raw_connect('/delay?k=d&n=2');
 sleep 0.3;
 close $s;
@@ -215,7 +208,7 @@ ok(defined $rec, 'requests work after more disconnects');
 
 # timeout=5s server, Redis paused, then stopped: the requests must not wait
 # for the 5 s deadline; connection loss fails the in-flight commands
-rget('/slow?k=warm-kill') for 1 .. 4;
+$t->get_lr('/slow?k=warm-kill') for 1 .. 4;
 $paused = pause_redis(4000);
 my @kill = map { raw_connect("/slow?k=kill$_") } 1 .. 6;
 sleep 0.3;

@@ -154,15 +154,6 @@ $t->start(<<'EOF');
     }
 EOF
 
-sub rget {
-    my ($uri, @h) = @_;
-    my $r = $t->get($uri, @h);
-    $r->{lr} = $r->{headers}{'x-lr'} // '';
-    return $r;
-}
-
-sub tat { $t->redis_command($redis, 'GET', "mg:lr:$_[0]") }
-
 sub bearer { (Authorization => "Bearer $_[0]") }
 
 my $alice = mint(alg => 'HS256', key => $hs, claims => { sub => 'alice' },
@@ -170,75 +161,75 @@ my $alice = mint(alg => 'HS256', key => $hs, claims => { sub => 'alice' },
 
 # --- PREACCESS ------------------------------------------------------------------------
 
-my @r = map { rget('/pre?k=a') } 1 .. 2;
+my @r = map { $t->get_lr('/pre?k=a') } 1 .. 2;
 is_deeply([map { $_->{status} } @r], [403, 429],
           'no auth_jwt: limit_redis (PREACCESS) runs before deny: 403 then 429');
 
 # --- after auth_jwt, before deny ---------------------------------------------------------
 
-is(rget('/acc?k=a')->{status}, 401, 'auth_jwt on, no token: 401');
-ok(!defined tat('acc:a'), '... not counted');
-@r = map { rget('/acc?k=a', bearer($alice)) } 1 .. 2;
+is($t->get_lr('/acc?k=a')->{status}, 401, 'auth_jwt on, no token: 401');
+ok(!defined $t->lr_state($redis, 'acc:a'), '... not counted');
+@r = map { $t->get_lr('/acc?k=a', bearer($alice)) } 1 .. 2;
 is_deeply([map { $_->{status} } @r], [403, 429],
           'auth_jwt on, valid token: limit_redis after auth_jwt, before deny: 403 then 429');
 
 # --- satisfy any ------------------------------------------------------------------------
 
-my $r = rget('/sa?k=s');
+my $r = $t->get_lr('/sa?k=s');
 isnt($r->{status}, 200, "satisfy any, no token, deny all: not granted by limit_redis ($r->{status})");
 like($r->{status}, qr/^(?:401|403)$/, '... 401 or 403');
-$r = rget('/sa?k=s2', bearer('bad.token.here'));
+$r = $t->get_lr('/sa?k=s2', bearer('bad.token.here'));
 isnt($r->{status}, 200, "satisfy any, invalid token, deny all: not granted ($r->{status})");
 
-@r = map { rget('/sa?k=s3', bearer($alice)) } 1 .. 2;
+@r = map { $t->get_lr('/sa?k=s3', bearer($alice)) } 1 .. 2;
 is_deeply([map { $_->{status} } @r], [200, 429],
           'satisfy any, valid token: granted by auth_jwt, still limited (200 429)');
 is($r[1]{lr}, 'REJECTED', '... REJECTED (in PRECONTENT)');
 
-@r = map { rget('/sb', bearer($alice)) } 1 .. 2;
+@r = map { $t->get_lr('/sb', bearer($alice)) } 1 .. 2;
 is_deeply([map { $_->{status} } @r], [200, 429],
           'satisfy any + allow: valid token limited by sub (200 429)');
-@r = map { rget('/sb') } 1 .. 3;
+@r = map { $t->get_lr('/sb') } 1 .. 3;
 is_deeply([map { $_->{status} } @r], [200, 200, 200],
           'satisfy any + allow, no token: allowed, empty sub not limited');
 
-@r = map { rget('/sc?k=c1', bearer($alice)) } 1 .. 3;
+@r = map { $t->get_lr('/sc?k=c1', bearer($alice)) } 1 .. 3;
 is_deeply([map { $_->{status} } @r], [200, 200, 429],
           'satisfy any, granted by auth_jwt: counted once per request (200 200 429)');
-@r = map { rget('/sc?k=c2') } 1 .. 3;
+@r = map { $t->get_lr('/sc?k=c2') } 1 .. 3;
 is_deeply([map { $_->{status} } @r], [200, 200, 429],
           'satisfy any, no token, granted by allow: limited too (200 200 429)');
-@r = map { rget('/sc?k=c3', bearer('bad.token.x')) } 1 .. 3;
+@r = map { $t->get_lr('/sc?k=c3', bearer('bad.token.x')) } 1 .. 3;
 is_deeply([map { $_->{status} } @r], [200, 200, 429],
           'satisfy any, invalid token, granted by allow: limited too (200 200 429)');
 
 # --- subrequests are not counted ----------------------------------------------------------
 
-@r = map { rget('/ar?k=x') } 1 .. 2;
+@r = map { $t->get_lr('/ar?k=x') } 1 .. 2;
 is_deeply([map { $_->{status} } @r], [200, 429], 'auth_request location: 200 429');
-ok(!defined tat('sub_z:x'), 'the auth_request subrequest was not counted');
+ok(!defined $t->lr_state($redis, 'sub_z:x'), 'the auth_request subrequest was not counted');
 
-$r = rget('/mi?k=y');
+$r = $t->get_lr('/mi?k=y');
 is($r->{status}, 200, 'mirror location: 200');
 sleep 0.3;
-ok(!defined tat('sub_z:y'), 'the mirror subrequest was not counted');
+ok(!defined $t->lr_state($redis, 'sub_z:y'), 'the mirror subrequest was not counted');
 
-$r = rget('/page.shtml?k=z');
+$r = $t->get_lr('/page.shtml?k=z');
 is($r->{status}, 200, 'SSI page: 200');
 is($r->{body}, "AINCLUDED\nB\n", 'SSI include served');
-ok(!defined tat('sub_z:z'), 'the SSI subrequest was not counted');
-ok(defined tat('main_z:z'), 'the page itself was');
+ok(!defined $t->lr_state($redis, 'sub_z:z'), 'the SSI subrequest was not counted');
+ok(defined $t->lr_state($redis, 'main_z:z'), 'the page itself was');
 
 # --- try_files to a named location: counted once -------------------------------------------
 
-@r = map { rget('/tf?k=t') } 1 .. 2;
+@r = map { $t->get_lr('/tf?k=t') } 1 .. 2;
 is_deeply([map { $_->{status} } @r], [200, 429], 'try_files -> @named: 200 429');
-ok(defined tat('tf_z:t'), 'counted in the first location');
-ok(!defined tat('named_z:t'), 'not counted again in the named location');
+ok(defined $t->lr_state($redis, 'tf_z:t'), 'counted in the first location');
+ok(!defined $t->lr_state($redis, 'named_z:t'), 'not counted again in the named location');
 
 # --- proxied responses carry the headers ------------------------------------------------------
 
-$r = rget('/px?k=p');
+$r = $t->get_lr('/px?k=p');
 is($r->{body}, "from backend\n", 'proxied response');
 is($r->{headers}{'x-backend'}, 'yes', 'backend header');
 is($r->{headers}{'ratelimit'}, '"px";r=1;t=60', 'RateLimit on the proxied response');

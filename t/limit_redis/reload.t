@@ -44,13 +44,6 @@ sub conf_rate { (my $c = $conf) =~ s/RATE/$_[0]/; return $c }
 
 $t->start(conf_rate('1r/m'));
 
-sub rget {
-    my ($uri) = @_;
-    my $r = $t->get($uri);
-    $r->{lr} = $r->{headers}{'x-lr'} // '';
-    return $r;
-}
-
 # nginx's connections to Redis (ours are short-lived and excluded)
 sub nginx_clients {
     my $list = $t->redis_command($redis, 'CLIENT', 'LIST');
@@ -90,11 +83,11 @@ sub wait_clients {
 }
 
 # warm up both workers
-my @r = map { rget('/z?k=warm' . $_) } 1 .. 10;
+my @r = map { $t->get_lr('/z?k=warm' . $_) } 1 .. 10;
 is(wait_clients(4), 4, 'connections=2 x 2 workers: 4 connections to Redis');
 
 # use up key a
-@r = map { rget('/z?k=a') } 1 .. 3;
+@r = map { $t->get_lr('/z?k=a') } 1 .. 3;
 is_deeply([map { $_->{status} } @r], [200, 200, 429], 'before reload: 200 200 429');
 
 # --- plain reload ----------------------------------------------------------------------
@@ -105,13 +98,13 @@ ok($t->reload, 'reload (HUP) with Redis connected');
 ok(time - $st < 5, sprintf('... done in %.2f s', time - $st));
 my @new = $t->worker_pids;
 ok(!(grep { my $o = $_; grep { $_ == $o } @new } @old), 'all workers new');
-is(rget('/z?k=a')->{status}, 429, 'the Redis state survives the reload (key a still limited)');
-rget('/z?k=warm2' . $_) for 1 .. 10;
+is($t->get_lr('/z?k=a')->{status}, 429, 'the Redis state survives the reload (key a still limited)');
+$t->get_lr('/z?k=warm2' . $_) for 1 .. 10;
 is(wait_clients(4), 4, 'the old workers\' connections are gone: 4 connections again');
 
 # --- reload with a delayed request in flight ------------------------------------------------
 
-is(rget('/d?k=x')->{lr}, 'PASSED', '/d: first PASSED');
+is($t->get_lr('/d?k=x')->{lr}, 'PASSED', '/d: first PASSED');
 my $bg = in_background('/d?k=x');
 sleep 0.3;
 ok($t->reload, 'reload while a request is delayed');
@@ -132,7 +125,7 @@ ok(time - $st < 5, sprintf('reload finished, the old workers left (%.2f s)', tim
 # --- reload with a changed rate ------------------------------------------------------------------
 
 ok($t->reload(conf_rate('1r/s')), 'reload: rate 1r/m -> 1r/s');
-@r = map { rget('/z?k=fresh') } 1 .. 3;
+@r = map { $t->get_lr('/z?k=fresh') } 1 .. 3;
 is_deeply([map { $_->{status} } @r], [200, 200, 429], 'new rate in effect (200 200 429)');
 like($r[0]{headers}{'ratelimit-policy'}, qr/^"z";q=2;w=2$/, 'policy of the new rate: q=2;w=2');
 
@@ -146,7 +139,7 @@ is(wait_clients(0), 0, 'no nginx connection left in Redis');
 # --- graceful quit with a request waiting on a paused Redis --------------------------------------
 
 $t->start(conf_rate('1r/m'));
-rget('/z?k=warm3' . $_) for 1 .. 6;
+$t->get_lr('/z?k=warm3' . $_) for 1 .. 6;
 is($t->redis_command($redis, 'CLIENT', 'PAUSE', 1000), 'OK', 'Redis paused 1 s');
 $bg = in_background('/z?k=q');
 sleep 0.2;
@@ -160,12 +153,12 @@ ok($took < 4, sprintf('quit done in %.2f s (within the 3 s command timeout + mar
 # --- reload and quit with Redis down ---------------------------------------------------------------
 
 $t->start(conf_rate('1r/m'));
-rget('/z?k=warm4' . $_) for 1 .. 6;
+$t->get_lr('/z?k=warm4' . $_) for 1 .. 6;
 $t->stop_redis;
-@r = map { rget('/z?k=down') } 1 .. 4;
+@r = map { $t->get_lr('/z?k=down') } 1 .. 4;
 is(join(',', map { $_->{lr} } @r), 'ERROR,ERROR,ERROR,ERROR', 'Redis down: ERROR');
 ok($t->reload, 'reload with Redis down');
-is(rget('/z?k=down')->{lr}, 'ERROR', 'after reload: ERROR');
+is($t->get_lr('/z?k=down')->{lr}, 'ERROR', 'after reload: ERROR');
 $st = time;
 ok($t->stop, 'graceful quit with Redis down (reconnect timers pending)');
 ok(time - $st < 3, sprintf('... quick (%.2f s)', time - $st));

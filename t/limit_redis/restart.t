@@ -44,16 +44,9 @@ my @workers = $t->worker_pids;
 my $master = $t->master_pid;
 is(scalar @workers, 2, 'two workers');
 
-sub rget {
-    my ($uri) = @_;
-    my $r = $t->get($uri);
-    $r->{lr} = $r->{headers}{'x-lr'} // '';
-    return $r;
-}
-
 # --- Redis not running at start-up --------------------------------------------------
 
-my @r = map { rget("/?k=s$_") } 1 .. 10;
+my @r = map { $t->get_lr("/?k=s$_") } 1 .. 10;
 is(join(',', map { "$_->{status} $_->{lr}" } @r[0 .. 2]),
    '200 ERROR,200 ERROR,200 ERROR', 'Redis never started: 200 ERROR (fail open)');
 ok(!(grep { $_->{lr} ne 'ERROR' } @r), 'all 10 ERROR');
@@ -68,7 +61,7 @@ sub until_recovered {
     my $ok = 0;
     my %pids;
     while (time - $start < $limit) {
-        my $r = rget('/?k=r' . ++$kseq);
+        my $r = $t->get_lr('/?k=r' . ++$kseq);
         if ($r->{lr} eq 'PASSED') {
             $ok++;
             $pids{$r->{headers}{'x-pid'} // ''} = 1;
@@ -95,7 +88,7 @@ sub episode {
     is($npids, 2, "$what: both workers answered among 20 good requests in a row");
 
     my $k = 'after' . ++$kseq;
-    my @r = map { rget("/?k=$k") } 1 .. 2;
+    my @r = map { $t->get_lr("/?k=$k") } 1 .. 2;
     is_deeply([map { $_->{status} } @r], [200, 429], "$what: 1r/m enforced again: 200 429");
 
     my $log = substr($t->error_log, $from);
@@ -113,7 +106,7 @@ episode($redis, 'first start');
 
 $t->stop_redis;
 my $from = length $t->error_log;
-@r = map { rget("/?k=d$_") } 1 .. 10;
+@r = map { $t->get_lr("/?k=d$_") } 1 .. 10;
 ok(!(grep { $_->{lr} ne 'ERROR' } @r), 'Redis stopped: 10 x ERROR');
 ok(!(grep { $_->{time} >= 1 } @r), '... each within 1 s');
 my @down = substr($t->error_log, $from)
@@ -126,7 +119,7 @@ episode($redis, 'restart');
 
 # a second restart, quickly
 $t->stop_redis;
-rget("/?k=e$_") for 1 .. 4;
+$t->get_lr("/?k=e$_") for 1 .. 4;
 episode($redis, 'second restart');
 
 is($t->master_pid, $master, 'same master (no reload)');

@@ -50,17 +50,10 @@ my $slow = 0.15;           # half the timeout: a request that waited for Redis
 
 my $n = 0;
 
-sub rget {
-    my ($uri) = @_;
-    my $r = $t->get($uri);
-    $r->{lr} = $r->{headers}{'x-lr'} // '';
-    return $r;
-}
-
 # warm up: the worker's connection is up and answers
 my $warm = 0;
 for (1 .. 40) {
-    last if rget('/open?k=warm' . ++$n)->{lr} eq 'PASSED' && ++$warm >= 3;
+    last if $t->get_lr('/open?k=warm' . ++$n)->{lr} eq 'PASSED' && ++$warm >= 3;
     sleep 0.05;
 }
 is($warm, 3, 'Redis answers: PASSED');
@@ -85,7 +78,7 @@ for (my $i = 0; ; $i++) {
 
     my $where = $i % 2 ? 'closed' : 'open';
     my $sent = time;
-    my $r = rget("/$where?k=p" . ++$n);
+    my $r = $t->get_lr("/$where?k=p" . ++$n);
     push @r, { %$r, where => $where,
                at => defined $paused ? $sent - $paused : $sent - $start - 1e6 };
 }

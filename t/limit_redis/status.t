@@ -91,15 +91,6 @@ $t->start(<<'EOF');
     }
 EOF
 
-sub rget {
-    my ($uri) = @_;
-    my $r = $t->get($uri);
-    $r->{lr} = $r->{headers}{'x-lr'} // '';
-    return $r;
-}
-
-sub tat { $t->redis_command($redis, 'GET', "mg:lr:$_[0]") }
-
 sub new_log {
     my ($from) = @_;
     return substr($t->error_log, $from);
@@ -107,20 +98,20 @@ sub new_log {
 
 # --- limit_redis_status ------------------------------------------------------------
 
-my @r = map { rget('/s503?k=a') } 1 .. 2;
+my @r = map { $t->get_lr('/s503?k=a') } 1 .. 2;
 is($r[0]{status}, 200, 'first 200');
 is($r[1]{status}, 503, 'limit_redis_status 503 (server level): rejected with 503');
 is($r[1]{lr}, 'REJECTED', '... REJECTED');
 is($r[1]{headers}{'retry-after'}, '60', '... with Retry-After');
 is($r[1]{headers}{'ratelimit'}, '"st";r=0;t=60', '... and RateLimit');
 
-my $r = rget('/s599?k=a');
+my $r = $t->get_lr('/s599?k=a');
 is($r->{status}, 599, 'limit_redis_status 599 (location level)');
 
 # --- dry run: nodelay ---------------------------------------------------------------
 
 my $from = length $t->error_log;
-@r = map { rget('/dry?k=d') } 1 .. 4;
+@r = map { $t->get_lr('/dry?k=d') } 1 .. 4;
 is_deeply([map { $_->{status} } @r], [200, 200, 200, 200], 'dry run: never rejected');
 is_deeply([map { $_->{lr} } @r],
           [qw(PASSED PASSED REJECTED_DRY_RUN REJECTED_DRY_RUN)],
@@ -130,15 +121,15 @@ for my $i (0 .. 3) {
        'dry run: no ' . $_ . ' on response ' . ($i + 1))
         for qw(ratelimit ratelimit-policy retry-after);
 }
-my $dtat = tat('dry:d');
+my $dtat = $t->lr_state($redis, 'dry:d');
 ok(defined $dtat, 'dry run: requests are counted in Redis');
 my $tm = $t->redis_command($redis, 'TIME');
 my $ahead = $dtat - ($tm->[0] * 1e6 + $tm->[1]);
 ok($ahead > 110e6 && $ahead <= 120e6,
    'dry run: two accepted requests counted (tat = 2T ahead), the would-be '
    . 'rejected ones not') or diag("tat ahead by $ahead us");
-rget('/dry?k=d');
-is(tat('dry:d'), $dtat, 'dry run: a would-be rejection charges nothing');
+$t->get_lr('/dry?k=d');
+is($t->lr_state($redis, 'dry:d'), $dtat, 'dry run: a would-be rejection charges nothing');
 like(new_log($from),
      qr/limit_redis: limiting requests by zone "dry", dry run, retry in \d+ms/,
      'dry run rejection logged with ", dry run"');
@@ -146,7 +137,7 @@ like(new_log($from),
 # --- dry run: would-be delays -------------------------------------------------------
 
 $from = length $t->error_log;
-@r = map { rget('/dryd?k=d') } 1 .. 4;
+@r = map { $t->get_lr('/dryd?k=d') } 1 .. 4;
 is_deeply([map { $_->{lr} } @r],
           [qw(PASSED DELAYED_DRY_RUN DELAYED_DRY_RUN REJECTED_DRY_RUN)],
           'dry run 1r/s burst=2: PASSED DELAYED_DRY_RUN x2 REJECTED_DRY_RUN');
@@ -159,7 +150,7 @@ like(new_log($from),
 
 # --- error_page: headers survive, no second count -----------------------------------
 
-@r = map { rget('/ep?k=e') } 1 .. 2;
+@r = map { $t->get_lr('/ep?k=e') } 1 .. 2;
 is($r[0]{status}, 200, 'error_page location: first 200');
 is($r[1]{status}, 429, 'rejected: status 429 kept through error_page');
 is($r[1]{body}, "slow down\n", 'body from the error_page target');
@@ -168,7 +159,7 @@ is($r[1]{headers}{'ratelimit'}, '"ep";r=0;t=60', 'RateLimit survives error_page'
 is($r[1]{headers}{'ratelimit-policy'}, '"ep";q=1;w=60',
    'RateLimit-Policy survives error_page');
 is($r[1]{lr}, 'REJECTED', 'verdict kept across the internal redirect');
-ok(!defined tat('epz:e'),
+ok(!defined $t->lr_state($redis, 'epz:e'),
    'the error_page location\'s own zone did not count the redirected request');
 
 # --- limit_redis_log_level --------------------------------------------------------------
@@ -176,7 +167,7 @@ ok(!defined tat('epz:e'),
 # the second request waits ~1 s; the third, sent meanwhile, is rejected
 sub three {
     my ($uri) = @_;
-    my $first = rget($uri);
+    my $first = $t->get_lr($uri);
     pipe(my $rd, my $wr) or die "pipe: $!";
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
@@ -188,7 +179,7 @@ sub three {
     }
     close $wr;
     Time::HiRes::sleep(0.3);
-    my $third = rget($uri);
+    my $third = $t->get_lr($uri);
     my $second = do { local $/; <$rd> } // '';
     waitpid($pid, 0);
     return ($first, { lr => $second }, $third);

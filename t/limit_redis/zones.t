@@ -96,29 +96,20 @@ $t->start(<<'EOF');
     }
 EOF
 
-sub rget {
-    my ($uri) = @_;
-    my $r = $t->get($uri);
-    $r->{lr} = $r->{headers}{'x-lr'} // '';
-    return $r;
-}
-
-sub tat { $t->redis_command($redis, 'GET', "mg:lr:$_[0]") }
-
 # --- both zones are checked ---------------------------------------------------
 
-my $r = rget('/ab?a=a1&b=b1');
+my $r = $t->get_lr('/ab?a=a1&b=b1');
 is($r->{status}, 200, '(a1, b1): both fresh, 200');
-ok(defined tat('A:a1') && defined tat('B:b1'), 'both zones charged');
+ok(defined $t->lr_state($redis, 'A:a1') && defined $t->lr_state($redis, 'B:b1'), 'both zones charged');
 # A: r=1 (burst 1), B: r=0 -> B is the most restrictive
 is($r->{headers}{'ratelimit-policy'}, '"B";q=1;w=60',
    'RateLimit-Policy of the most restrictive zone B');
 is($r->{headers}{'ratelimit'}, '"B";r=0;t=60', 'RateLimit of zone B');
 
-my $a1 = tat('A:a1');
-$r = rget('/ab?a=a1&b=b2');
+my $a1 = $t->lr_state($redis, 'A:a1');
+$r = $t->get_lr('/ab?a=a1&b=b2');
 is($r->{status}, 200, '(a1, b2): A within burst, B fresh: 200');
-isnt(tat('A:a1'), $a1, 'A charged again');
+isnt($t->lr_state($redis, 'A:a1'), $a1, 'A charged again');
 # now A: r=0, after 120 s; B: r=0, after 60 s -> A (larger after)
 is($r->{headers}{'ratelimit'}, '"A";r=0;t=120',
    'tie on r=0: the zone with the larger after (A)');
@@ -126,81 +117,81 @@ is($r->{headers}{'ratelimit-policy'}, '"A";q=2;w=120', 'RateLimit-Policy of A');
 
 # --- a request rejected by B charges A nothing ---------------------------------
 
-$r = rget('/ab?a=a2&b=b1');
+$r = $t->get_lr('/ab?a=a2&b=b1');
 is($r->{status}, 429, '(a2, b1): rejected by B');
 is($r->{lr}, 'REJECTED', 'REJECTED');
-ok(!defined tat('A:a2'), 'zone A not charged by the rejected request (no key a2)');
+ok(!defined $t->lr_state($redis, 'A:a2'), 'zone A not charged by the rejected request (no key a2)');
 is($r->{headers}{'ratelimit'} // '', '"B";r=0;t=60',
    'RateLimit names the zone that rejected (B), r=0');
 like($r->{headers}{'retry-after'} // '', qr/^60$/, 'Retry-After 60');
 
 # a2 is untouched: it still has its whole burst
-$r = rget('/ab?a=a2&b=b3');
+$r = $t->get_lr('/ab?a=a2&b=b3');
 is($r->{status}, 200, '(a2, b3): 200');
 is($r->{headers}{'ratelimit'} // '', '"B";r=0;t=60',
    'B most restrictive again (A has r=1: a2 was never charged)');
 
 # --- a request rejected by A charges B nothing ---------------------------------
 
-my $b1 = tat('B:b1');
-$r = rget('/ab?a=a1&b=b4');
+my $b1 = $t->lr_state($redis, 'B:b1');
+$r = $t->get_lr('/ab?a=a1&b=b4');
 is($r->{status}, 429, '(a1, b4): rejected by A (3rd request of a1, burst 1)');
-ok(!defined tat('B:b4'), 'zone B not charged (no key b4)');
+ok(!defined $t->lr_state($redis, 'B:b4'), 'zone B not charged (no key b4)');
 is($r->{headers}{'ratelimit'} // '', '"A";r=0;t=120', 'RateLimit names A');
 is($r->{headers}{'retry-after'} // '', '60', 'Retry-After 60 (retry = 120 - 60)');
-is(rget('/ab?a=a9&b=b4')->{status}, 200, 'b4 then has its full quota');
+is($t->get_lr('/ab?a=a9&b=b4')->{status}, 200, 'b4 then has its full quota');
 
 # rejected by both: Retry-After is the largest retry
-$r = rget('/ab?a=a1&b=b1');
+$r = $t->get_lr('/ab?a=a1&b=b1');
 is($r->{status}, 429, '(a1, b1): rejected by both');
-is(tat('B:b1'), $b1, 'B:b1 unchanged');
+is($t->lr_state($redis, 'B:b1'), $b1, 'B:b1 unchanged');
 
 # --- tie-breaking -------------------------------------------------------------
 
-$r = rget('/cd?c=x&d=x');
+$r = $t->get_lr('/cd?c=x&d=x');
 is($r->{status}, 200, '/cd: 200');
 is($r->{headers}{'ratelimit'}, '"D";r=0;t=60',
    'both r=0: D (after 60 s) beats C (after 1 s)');
 is($r->{headers}{'ratelimit-policy'}, '"D";q=1;w=60', 'policy of D');
 
-$r = rget('/cd?c=x&d=y');
+$r = $t->get_lr('/cd?c=x&d=y');
 is($r->{status}, 429, '/cd: rejected by C only');
 is($r->{headers}{'ratelimit'}, '"C";r=0;t=1', 'RateLimit names C, which rejected');
 is($r->{headers}{'retry-after'}, '1', 'Retry-After 1');
-ok(!defined tat('D:y'), 'D:y not charged');
+ok(!defined $t->lr_state($redis, 'D:y'), 'D:y not charged');
 
-rget('/cd?c=x2&d=x2');
-$r = rget('/cd?c=x2&d=x2');
+$t->get_lr('/cd?c=x2&d=x2');
+$r = $t->get_lr('/cd?c=x2&d=x2');
 is($r->{status}, 429, '/cd: rejected by both zones');
 is($r->{headers}{'retry-after'}, '60', 'Retry-After: the largest retry (D, 60 s; C 1 s)');
 is($r->{headers}{'ratelimit'}, '"D";r=0;t=60', 'RateLimit: D (r=0, larger after)');
 
-$r = rget('/fe?e=x&f=x');
+$r = $t->get_lr('/fe?e=x&f=x');
 is($r->{headers}{'ratelimit'}, '"F";r=0;t=60',
    'identical zones: the first limit_redis directive (F) wins');
 
 # a zone with an empty key does not count; the other does
-$r = rget('/fe?e=x');
+$r = $t->get_lr('/fe?e=x');
 is($r->{status}, 429, 'F key empty, E rejects');
 is($r->{headers}{'ratelimit'}, '"E";r=0;t=60', 'headers from E only');
-$r = rget('/fe?f=new');
+$r = $t->get_lr('/fe?f=new');
 is($r->{status}, 200, 'E key empty, F fresh: 200');
 is($r->{headers}{'ratelimit'}, '"F";r=0;t=60', 'headers from F only');
 
 # --- limit_redis_headers off ---------------------------------------------------
 
-$r = rget('/noheaders?a=n1&b=n1');
+$r = $t->get_lr('/noheaders?a=n1&b=n1');
 is($r->{status}, 200, 'headers off: 200');
 ok(!exists $r->{headers}{$_}, "headers off: no $_ on 200")
     for qw(ratelimit ratelimit-policy retry-after);
-$r = rget('/noheaders?a=n1&b=n1');
+$r = $t->get_lr('/noheaders?a=n1&b=n1');
 is($r->{status}, 429, 'headers off: still limited');
 ok(!exists $r->{headers}{$_}, "headers off: no $_ on 429")
     for qw(ratelimit ratelimit-policy retry-after);
 
 # --- eight zones in one script call ------------------------------------------------
 
-my @e = map { rget("/eight?k=e&j=j$_") } 1 .. 9;
+my @e = map { $t->get_lr("/eight?k=e&j=j$_") } 1 .. 9;
 is(join(' ', map { $_->{status} } @e), '200 200 200 200 200 200 200 200 429',
    'eight zones, fresh M8 keys each time: the seven shared ones allow 8, then 429');
 is($e[0]{headers}{'ratelimit'}, '"M8";r=3;t=1',
@@ -209,16 +200,16 @@ is($e[7]{headers}{'ratelimit'}, '"M1";r=0;t=480',
    '8th: M1 (r=0, the largest after: 8 x 60 s)');
 is($e[8]{headers}{'ratelimit'}, '"M1";r=0;t=480', '9th rejected: M1, r=0');
 is($e[8]{headers}{'retry-after'}, '60', '9th: Retry-After 60 (M1 retries last)');
-ok(!defined tat('M8:j9'), 'the rejected request charged none of the eight (M8:j9 absent)');
-my @tats = map { tat("M$_:e") } 1 .. 7;
+ok(!defined $t->lr_state($redis, 'M8:j9'), 'the rejected request charged none of the eight (M8:j9 absent)');
+my @tats = map { $t->lr_state($redis, "M$_:e") } 1 .. 7;
 ok(!(grep { !defined } @tats), 'M1..M7 hold key e');
 
 # --- inheritance from the server level --------------------------------------------
 
-my @s = map { rget('/inherit?s=i1')->{status} } 1 .. 3;
+my @s = map { $t->get_lr('/inherit?s=i1')->{status} } 1 .. 3;
 is_deeply(\@s, [200, 200, 429], 'server-level limit_redis inherited: 200 200 429');
-is(rget('/ab?a=q&b=q&s=i2')->{status}, 200,
+is($t->get_lr('/ab?a=q&b=q&s=i2')->{status}, 200,
    'a location with its own limit_redis does not inherit the server zone');
-ok(!defined tat('S:i2'), '... S not charged there');
+ok(!defined $t->lr_state($redis, 'S:i2'), '... S not charged there');
 
 done_testing;

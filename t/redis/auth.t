@@ -57,8 +57,7 @@ my $max = 0;
 
 sub rget {
     my ($uri) = @_;
-    my $r = $t->get($uri);
-    $r->{lr} = $r->{headers}{'x-lr'} // '';
+    my $r = $t->get_lr($uri);
     $max = $r->{time} if $r->{time} > $max;
     return $r;
 }

@@ -148,13 +148,6 @@ EOF
 my ($worker) = $t->worker_pids;
 my $n = 0;
 
-sub rget {
-    my ($uri) = @_;
-    my $r = $t->get($uri);
-    $r->{lr} = $r->{headers}{'x-lr'} // '';
-    return $r;
-}
-
 # the worker's peak resident memory so far, in kB; clear_refs 5 sets it
 # back to the current one (Linux 4.0), so that each round has its own
 sub reset_hwm {
@@ -174,7 +167,7 @@ sub hwm {
 sub until_passed {
     my $start = time;
     while (time - $start < 5) {
-        my $r = rget('/open?k=w' . ++$n);
+        my $r = $t->get_lr('/open?k=w' . ++$n);
         return time - $start if $r->{status} == 200 && $r->{lr} eq 'PASSED';
         sleep 0.05;
     }
@@ -202,7 +195,7 @@ for my $mode (qw(array bulk line nested)) {
         my $before = hwm();
 
         set_mode($mode);
-        my $r = rget("/$where?k=h" . ++$n);
+        my $r = $t->get_lr("/$where?k=h" . ++$n);
         set_mode('valid');
 
         my $after = hwm();

@@ -167,13 +167,6 @@ $locs
     }
 EOF
 
-sub rget {
-    my ($uri) = @_;
-    my $r = $t->get($uri);
-    $r->{lr} = $r->{headers}{'x-lr'} // '';
-    return $r;
-}
-
 my %reason = (
     silent   => qr/timed out|down|connection failed/,
     close    => qr/down|connection failed/,
@@ -207,7 +200,7 @@ for my $m (@storm) {
     my $st = time;
     my $n = 0;
     while (time - $st < 6 && (my @l = client_lines('unavailable', $m)) < 2) {
-        rget("/$m?k=w" . $n++);
+        $t->get_lr("/$m?k=w" . $n++);
     }
     note(sprintf '%s: episode begun in both workers after %d requests, %.2f s',
                  $m, $n, time - $st);
@@ -216,7 +209,7 @@ for my $m (@storm) {
     my @r;
     $st = time;
     while (time - $st < 3) {
-        push @r, rget("/$m?k=" . @r);
+        push @r, $t->get_lr("/$m?k=" . @r);
     }
     my $conns = (() = $t->read_file(accepts_file($m)) =~ /\n/g) - $before;
 
@@ -256,8 +249,8 @@ for my $m (@modes) {
     my (@o, @c);
     my $st = time;
     for my $i (1 .. 12) {
-        push @o, rget("/$m?k=$i");
-        push @c, rget("/${m}_c?k=$i");
+        push @o, $t->get_lr("/$m?k=$i");
+        push @c, $t->get_lr("/${m}_c?k=$i");
     }
     my %so; $so{"$_->{status} $_->{lr}"}++ for @o;
     my %sc; $sc{"$_->{status} $_->{lr}"}++ for @c;

@@ -39,13 +39,6 @@ $t->start(<<'EOF');
     }
 EOF
 
-sub rget {
-    my ($uri) = @_;
-    my $r = $t->get($uri);
-    $r->{lr} = $r->{headers}{'x-lr'} // '';
-    return $r;
-}
-
 sub cmdstats {
     my $info = $t->redis_command($redis, 'INFO', 'commandstats');
     my %c;
@@ -81,13 +74,13 @@ sub concurrent {
 }
 
 # warm up: both workers connected (and their scripts loaded)
-rget("/?k=warm$_") for 1 .. 10;
+$t->get_lr("/?k=warm$_") for 1 .. 10;
 
 # --- one EVALSHA per request ---------------------------------------------------------------
 
 $t->redis_command($redis, 'CONFIG', 'RESETSTAT');
-rget("/?k=count$_") for 1 .. 20;
-rget("/two?k=count$_&j=x$_") for 1 .. 10;
+$t->get_lr("/?k=count$_") for 1 .. 20;
+$t->get_lr("/two?k=count$_&j=x$_") for 1 .. 10;
 my $c = cmdstats();
 is($c->{evalsha}, 30, '30 requests (10 of them with two zones): exactly 30 EVALSHA');
 ok(!$c->{eval}, 'no EVAL');
@@ -98,9 +91,9 @@ ok(!@other, 'nginx sent no other commands') or diag("@other");
 # --- SCRIPT FLUSH between requests of one key ------------------------------------------------
 
 my $from = length $t->error_log;
-is(rget('/?k=a')->{lr}, 'PASSED', 'a 1: PASSED');
+is($t->get_lr('/?k=a')->{lr}, 'PASSED', 'a 1: PASSED');
 is($t->redis_command($redis, 'SCRIPT', 'FLUSH'), 'OK', 'SCRIPT FLUSH');
-my @r = map { rget('/?k=a') } 2 .. 5;
+my @r = map { $t->get_lr('/?k=a') } 2 .. 5;
 is(join(' ', map { "$_->{status} $_->{lr}" } @r),
    '200 PASSED 200 PASSED 429 REJECTED 429 REJECTED',
    'after SCRIPT FLUSH: still exact (a 2..5: 200 200 429 429)');
@@ -112,9 +105,9 @@ is_deeply($t->redis_command($redis, 'SCRIPT', 'EXISTS',
 
 # flush again, then both workers (several requests, new keys)
 $t->redis_command($redis, 'SCRIPT', 'FLUSH');
-my @s = map { rget("/?k=b$_")->{lr} } 1 .. 10;
+my @s = map { $t->get_lr("/?k=b$_")->{lr} } 1 .. 10;
 is(join(',', @s), join(',', ('PASSED') x 10), 'after another flush: 10 new keys PASSED');
-@r = map { rget('/?k=b1') } 1 .. 3;
+@r = map { $t->get_lr('/?k=b1') } 1 .. 3;
 is(join(' ', map { $_->{status} } @r), '200 200 429', 'b1: exact (200 200 429 after the first)');
 
 # --- SCRIPT FLUSH, then many requests pipelined at once -------------------------------------------
@@ -136,7 +129,7 @@ is($c->{time}, $c->{evalsha},
 
 # two zones after a flush
 $t->redis_command($redis, 'SCRIPT', 'FLUSH');
-@r = map { rget('/two?k=t&j=t') } 1 .. 2;
+@r = map { $t->get_lr('/two?k=t&j=t') } 1 .. 2;
 is(join(' ', map { $_->{status} } @r), '200 429', 'two zones after a flush: 200 429');
 ok(!defined $t->redis_command($redis, 'GET', 'mg:lr:z:t2'), 'sanity: nothing stray');
 

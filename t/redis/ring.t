@@ -46,9 +46,7 @@ EOF
 
 sub rget {
     my ($uri, $key) = @_;
-    my $r = $t->get($uri, 'X-Key' => $key);
-    $r->{lr} = $r->{headers}{'x-lr'} // '';
-    return $r;
+    return $t->get_lr($uri, 'X-Key' => $key);
 }
 
 # a key of $len (>= 2) bytes: two bytes that name it (base 94), then filler

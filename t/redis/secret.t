@@ -89,8 +89,8 @@ EOF
 
 sub rget {
     my ($uri) = @_;
-    my $r = $t->get($uri);
-    return "$r->{status} " . ($r->{headers}{'x-lr'} // '');
+    my $r = $t->get_lr($uri);
+    return "$r->{status} $r->{lr}";
 }
 
 my $n = 0;

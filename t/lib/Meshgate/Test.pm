@@ -33,11 +33,16 @@ package Meshgate::Test;
 #       -> { status, reason, headers => { lc name => "v1, v2" },
 #            header_list => [[Name, value], ...], body, raw, error, time }
 #   get($path, Name => value, ...)            GET on port 'main'
+#   get_lr($path, Name => value, ...)         get(), with {lr} set to the
+#                                X-LR header (the tests' add_header X-LR
+#                                $limit_redis_status), '' when absent
 #   error_log, access_log, wait_for_log(qr//, $seconds, $which?)
 #   ignore_log(qr//, ...)        lines the end-of-file check should not report
 #   worker_pids, master_pid
 #   start_redis(password => ..., args => [...], name => 'redis', k => v)
 #       -> port;  stop_redis($port?);  redis_command($port, @cmd) -> reply
+#   lr_state($port, $key)        limit_redis's state of key "zone:key" in
+#                                that Redis (mg:lr:<key>), undef if none
 #   need_module_or_skip, need('redis-server', 'Some::Module')
 #   need_nginx_module('http_v2', ...)    skip unless the nginx binary has
 #                                them built in; has_nginx_module(...) -> 0/1
@@ -971,6 +976,13 @@ sub get {
 # ---------------------------------------------------------------------------
 # logs
 
+sub get_lr {
+    my ($self, $path, @headers) = @_;
+    my $r = $self->get($path, @headers);
+    $r->{lr} = $r->{headers}{'x-lr'} // '';
+    return $r;
+}
+
 sub error_log { $_[0]->read_file($_[0]->error_log_file) }
 
 sub access_log { $_[0]->read_file($_[0]->access_log_file) }
@@ -999,6 +1011,11 @@ sub ignore_log {
 
 # ---------------------------------------------------------------------------
 # redis
+
+sub lr_state {
+    my ($self, $port, $key) = @_;
+    return $self->redis_command($port, 'GET', "mg:lr:$key");
+}
 
 sub start_redis {
     my ($self, %o) = @_;
