@@ -1,3 +1,4 @@
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 # meshgate build, test, benchmark and demo entry points.
 #
 #   make                 module against Debian's nginx-dev

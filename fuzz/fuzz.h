@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: helpers shared by the libFuzzer harnesses.
  *
  * Every harness is one translation unit of its own, so this header holds

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: libFuzzer harness for mg_base64url.c.
  *
  * The input is decoded and, when accepted, encoded back: a strict decoder

@@ -1,13 +1,17 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: libFuzzer harness for mg_gcra.c.
  *
- * limit_redis trusts no store: the backlogs in a Redis script's reply
- * arrive from the network and go straight into mg_gcra_decide().  The
- * input is read as a rate to parse, then as up to 8 zones (limits, some
- * out of bounds, and backlogs of any 64-bit value); whatever is accepted
- * must satisfy the invariants of mg_gcra.h, with UBSan watching every
- * product and sum.
+ * limit_redis trusts no store: a Redis script's reply arrives from the
+ * network, goes through mg_gcra_read_reply() and its backlogs into
+ * mg_gcra_decide().  The input is read as a rate to parse, then as up to
+ * 8 zones (limits, some out of bounds, and backlogs of any 64-bit value),
+ * then as a reply for them: each element's type, the request's place in
+ * its run and the run's length, and the count, the zones' backlogs being
+ * the other elements.  Whatever is accepted must satisfy the invariants of
+ * mg_gcra.h, with UBSan watching every product and sum.
  */
 
 
@@ -54,6 +58,23 @@ fuzz_bounded(const uint8_t **data, size_t *size, int64_t max)
 }
 
 
+static uint8_t
+fuzz_byte(const uint8_t **data, size_t *size)
+{
+    uint8_t  v;
+
+    v = 0;
+
+    if (*size >= 1) {
+        v = **data;
+        (*data)++;
+        (*size)--;
+    }
+
+    return v;
+}
+
+
 static void
 fuzz_rate(const uint8_t *data, size_t size)
 {
@@ -63,6 +84,150 @@ fuzz_rate(const uint8_t *data, size_t size)
         fuzz_assert(t >= 1 && t <= MG_GCRA_MAX_INTERVAL);
         fuzz_assert(size > 0 && data[0] >= '0' && data[0] <= '9');
     }
+}
+
+
+/*
+ * The reply of a run of m requests with n zones, read for its q-th
+ * request: whatever mg_gcra_read_reply() accepts agrees with the script
+ * and with mg_gcra_decide(), and whatever it refuses has a reason to be.
+ */
+
+static void
+fuzz_reply(const mg_gcra_zone_t *in, size_t n, const uint8_t *data,
+    size_t size)
+{
+    int                     rc, valid;
+    size_t                  i, q, m;
+    int64_t                 charged;
+    uint32_t                types;
+    mg_gcra_zone_t          zones[8], check[8];
+    mg_gcra_element_t       element[9];
+    mg_gcra_decision_t      d, d2;
+    const mg_gcra_limit_t  *l;
+
+    /* two bits an element: mostly integers, then errors and others */
+
+    types = fuzz_byte(&data, &size);
+    types |= (uint32_t) fuzz_byte(&data, &size) << 8;
+    types |= (uint32_t) fuzz_byte(&data, &size) << 16;
+
+    q = fuzz_byte(&data, &size);
+    m = fuzz_byte(&data, &size);
+
+    /* a run has at most 128 requests; the byte 0xff tries far more */
+
+    if (m == 0xff) {
+        m = (size_t) -1;
+    }
+
+    element[0].integer = fuzz_bounded(&data, &size, 130);
+
+    for (i = 0; i < n; i++) {
+        zones[i] = in[i];
+        zones[i].backlog = -1;
+        element[i + 1].integer = in[i].backlog;
+    }
+
+    valid = 1;
+
+    for (i = 0; i <= n; i++) {
+        switch ((types >> (2 * i)) & 3) {
+
+        case 2:
+            element[i].type = MG_GCRA_ELEMENT_ERROR;
+            valid = 0;
+            break;
+
+        case 3:
+            element[i].type = MG_GCRA_ELEMENT_OTHER;
+            valid = 0;
+            break;
+
+        default:
+            element[i].type = MG_GCRA_ELEMENT_INTEGER;
+
+            if (element[i].integer < 0
+                || element[i].integer > MG_GCRA_MAX_BACKLOG)
+            {
+                valid = 0;
+            }
+        }
+    }
+
+    if (valid && (uint64_t) element[0].integer > m) {
+        valid = 0;
+    }
+
+    rc = mg_gcra_read_reply(element, n, q, m, zones, &d);
+
+    fuzz_assert(rc == MG_GCRA_REPLY_OK || rc == MG_GCRA_REPLY_ERROR
+                || rc == MG_GCRA_REPLY_UNEXPECTED
+                || rc == MG_GCRA_REPLY_DISAGREES);
+
+    /* Redis's error for the run wins over whatever else is wrong */
+
+    fuzz_assert((rc == MG_GCRA_REPLY_ERROR)
+                == (element[0].type == MG_GCRA_ELEMENT_ERROR));
+
+    if (rc == MG_GCRA_REPLY_ERROR) {
+        return;
+    }
+
+    charged = ((uint64_t) element[0].integer < q) ? element[0].integer
+                                                  : (int64_t) q;
+
+    if (rc == MG_GCRA_REPLY_UNEXPECTED) {
+
+        /*
+         * A reply as expected is refused only for no zones, a limit out
+         * of bounds, or a backlog that the requests before this one would
+         * push over MG_GCRA_MAX_BACKLOG.
+         */
+
+        if (!valid || n == 0) {
+            return;
+        }
+
+        for (i = 0; i < n; i++) {
+            l = in[i].limit;
+
+            if (l->interval < 1 || l->interval > MG_GCRA_MAX_INTERVAL
+                || l->burst < 0 || l->burst > MG_GCRA_MAX_BURST
+                || l->delay < 0
+                || charged > (MG_GCRA_MAX_BACKLOG - element[i + 1].integer)
+                             / l->interval)
+            {
+                return;
+            }
+        }
+
+        fuzz_assert(0);
+    }
+
+    /* decided: the reply was as expected, and so are the backlogs */
+
+    fuzz_assert(valid && n > 0);
+
+    for (i = 0; i < n; i++) {
+        fuzz_assert(zones[i].backlog
+                    == element[i + 1].integer
+                       + charged * zones[i].limit->interval);
+
+        check[i] = zones[i];
+    }
+
+    /* the same decision as mg_gcra_decide() makes of the same zones */
+
+    fuzz_assert(mg_gcra_decide(check, n, &d2) == 0);
+    fuzz_assert(d.outcome == d2.outcome && d.delay == d2.delay
+                && d.retry == d2.retry && d.binding == d2.binding);
+
+    /* the script charged the run's first requests, this one or not */
+
+    fuzz_assert((rc == MG_GCRA_REPLY_OK)
+                == (((uint64_t) element[0].integer > q)
+                    == (d.outcome != MG_GCRA_REJECTED)));
 }
 
 
@@ -118,6 +283,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         n++;
     }
+
+    fuzz_reply(zones, n, data, size);
 
     if (mg_gcra_decide(zones, n, &d) != 0) {
         return 0;

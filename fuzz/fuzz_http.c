@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: libFuzzer harness for mg_http.c, the reader of the responses
  * to health checks.
  *

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: libFuzzer harness for mg_json.c.
  *
  * The first byte chooses the options: bit 0 MG_JSON_UNIQUE_KEYS, bits 1-6

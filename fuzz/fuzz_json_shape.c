@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: libFuzzer harness for mg_json_shape.c, what the aggregate
  * module does to the bodies of its parts.
  *

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: libFuzzer harness for mg_jwt.c.
  *
  * The first byte chooses how the rest is used.  If it is even, the rest is

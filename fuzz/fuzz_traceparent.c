@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: libFuzzer harness for mg_traceparent.c.
  *
  * Every request's traceparent header reaches mg_traceparent_parse() as

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: strict base64url (RFC 4648 section 5) as JWS uses it
  * (RFC 7515 section 2): no padding, no white space, no other alphabet,
  * and the unused low bits of the last character must be zero, so that

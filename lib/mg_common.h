@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: definitions shared by the nginx-free parsers.
  *
  * Files named mg_*.c never include nginx headers, so that they can be

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: GCRA arithmetic, see mg_gcra.h.
  */
 
@@ -99,6 +101,67 @@ mg_gcra_decide(mg_gcra_zone_t *zones, size_t n, mg_gcra_decision_t *d)
     }
 
     return 0;
+}
+
+
+int
+mg_gcra_read_reply(const mg_gcra_element_t *element, size_t n, size_t q,
+    size_t m, mg_gcra_zone_t *zones, mg_gcra_decision_t *d)
+{
+    size_t   i;
+    int64_t  t, b, count, charged;
+
+    if (element[0].type == MG_GCRA_ELEMENT_ERROR) {
+        return MG_GCRA_REPLY_ERROR;
+    }
+
+    for (i = 0; i <= n; i++) {
+        if (element[i].type != MG_GCRA_ELEMENT_INTEGER
+            || element[i].integer < 0
+            || element[i].integer > MG_GCRA_MAX_BACKLOG)
+        {
+            return MG_GCRA_REPLY_UNEXPECTED;
+        }
+    }
+
+    count = element[0].integer;
+
+    if ((uint64_t) count > m) {
+        return MG_GCRA_REPLY_UNEXPECTED;
+    }
+
+    /* the requests of the run before this one that were charged */
+
+    charged = ((uint64_t) count < q) ? count : (int64_t) q;
+
+    for (i = 0; i < n; i++) {
+        t = zones[i].limit->interval;
+        b = element[i + 1].integer;
+
+        /*
+         * mg_gcra_decide() refuses an invalid limit and a backlog over
+         * MG_GCRA_MAX_BACKLOG too, but only after the product would have
+         * overflowed.
+         */
+
+        if (!mg_gcra_valid(zones[i].limit)
+            || charged > (MG_GCRA_MAX_BACKLOG - b) / t)
+        {
+            return MG_GCRA_REPLY_UNEXPECTED;
+        }
+
+        zones[i].backlog = b + charged * t;
+    }
+
+    if (mg_gcra_decide(zones, n, d) != 0) {
+        return MG_GCRA_REPLY_UNEXPECTED;
+    }
+
+    if (((uint64_t) count > q) != (d->outcome != MG_GCRA_REJECTED)) {
+        return MG_GCRA_REPLY_DISAGREES;
+    }
+
+    return MG_GCRA_REPLY_OK;
 }
 
 

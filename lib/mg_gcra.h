@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: the generic cell rate algorithm (GCRA) with limit_req's burst
  * and delay semantics, in integer microseconds, free of nginx so that the
  * Redis script's results and the local fallback share one arithmetic and
@@ -50,6 +52,17 @@
 
 #define MG_GCRA_USEC          1000000
 
+/* the type of an element of limit_redis's script reply */
+#define MG_GCRA_ELEMENT_OTHER     0     /* anything else, or none */
+#define MG_GCRA_ELEMENT_INTEGER   1
+#define MG_GCRA_ELEMENT_ERROR     2
+
+/* what mg_gcra_read_reply() makes of a reply */
+#define MG_GCRA_REPLY_OK          0
+#define MG_GCRA_REPLY_ERROR      -1     /* Redis answered with an error */
+#define MG_GCRA_REPLY_UNEXPECTED -2     /* not the shape or values expected */
+#define MG_GCRA_REPLY_DISAGREES  -3     /* another verdict than the script's */
+
 
 typedef struct {
     int64_t                 interval;   /* T, us, 1..MG_GCRA_MAX_INTERVAL */
@@ -70,6 +83,13 @@ typedef struct {
 } mg_gcra_zone_t;
 
 
+/* an element of a reply, as the caller's Redis client decoded it */
+typedef struct {
+    int                     type;       /* MG_GCRA_ELEMENT_* */
+    int64_t                 integer;    /* MG_GCRA_ELEMENT_INTEGER's value */
+} mg_gcra_element_t;
+
+
 typedef struct {
     int                     outcome;    /* MG_GCRA_PASSED ... */
     int64_t                 delay;      /* us, the largest zone delay */
@@ -86,6 +106,21 @@ typedef struct {
  * than MG_GCRA_MAX_BACKLOG (a store's answer must not be trusted blindly).
  */
 int mg_gcra_decide(mg_gcra_zone_t *zones, size_t n, mg_gcra_decision_t *d);
+
+/*
+ * Decides a request from its run's part of limit_redis's script reply
+ * (ngx_http_limit_redis_script.c): element[0] is how many of the run's m
+ * requests the script charged, element[1..n] each zone's backlog before
+ * the run.  The request is the run's q-th (from 0), so it saw each backlog
+ * plus one interval per request before it that was charged; the zones'
+ * limits are set, their backlogs are set here.  The reply comes from the
+ * network: anything but integers within their bounds is refused, and so
+ * is a count that disagrees with mg_gcra_decide()'s verdict.  Returns
+ * MG_GCRA_REPLY_OK (d is set) or an error: MG_GCRA_REPLY_ERROR when
+ * element[0] is an error, Redis's answer for the whole run.
+ */
+int mg_gcra_read_reply(const mg_gcra_element_t *element, size_t n, size_t q,
+    size_t m, mg_gcra_zone_t *zones, mg_gcra_decision_t *d);
 
 /* the new tat of a charged key, for stores that keep tats themselves */
 int64_t mg_gcra_charge(const mg_gcra_limit_t *limit, int64_t tat,

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: a reader of HTTP/1.x responses, for the health checks.
  *
  * The head (status line and header fields) is parsed from a buffer that

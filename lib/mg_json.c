@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: a strict RFC 8259 JSON tokenizer, see mg_json.h.
  */
 

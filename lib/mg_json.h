@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: a strict RFC 8259 JSON tokenizer.
  *
  * The parser does not build a tree: it fills a flat array of tokens that

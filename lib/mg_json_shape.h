@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: reshaping parsed JSON (mg_json.h) without building a tree.
  *
  * Everything here works on the tokens of mg_json_parse() and writes values

@@ -1,12 +1,15 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: JSON Web Keys (RFC 7517, RFC 7518 section 6, RFC 8037).
  */
 
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 
-#include <jansson.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
@@ -15,6 +18,7 @@
 #include <openssl/param_build.h>
 
 #include "mg_base64url.h"
+#include "mg_json.h"
 #include "mg_jwk.h"
 
 
@@ -26,6 +30,18 @@
 
 /* shown in skip reasons; longer kids are cut */
 #define MG_JWK_KID_SHOWN     32
+
+/*
+ * A JWK Set is 3 levels deep, 5 with the "oth" member of a multi-prime
+ * RSA private key; deeper nesting has no use but to make a parser work.
+ */
+#define MG_JWK_MAX_DEPTH     32
+
+/* "EdDSA", the longest name, with every character escaped and quoted */
+#define MG_JWK_ALG_MAX       32
+
+/* the longest integer an int64_t may hold: "-" and 19 digits */
+#define MG_JWK_INT_MAX_LEN   20
 
 /*
  * OpenSSL refuses to verify with moduli above OPENSSL_RSA_MAX_MODULUS_BITS,
@@ -54,25 +70,42 @@ typedef struct {
 } mg_jwk_curve_t;
 
 
-static int mg_jwk_parse_key(mg_jwk_t *key, json_t *jwk, mg_allocator_t *a,
-    char *reason);
+/* the key being read */
+typedef struct {
+    const mg_json_t      *json;
+    uint32_t              jwk;        /* its token */
+    mg_allocator_t       *alloc;      /* what the set keeps */
+    mg_allocator_t       *scratch;    /* what serves the parse only */
+    char                  reason[MG_JWK_REASON_LEN];  /* why it is skipped */
+} mg_jwk_ctx_t;
+
+
+static const char *mg_jwk_check_values(const mg_json_t *json);
+static int mg_jwk_has_nul(const mg_json_t *json, uint32_t i);
+static int mg_jwk_number_fits(const mg_json_t *json, uint32_t i);
+static int mg_jwk_parse_key(mg_jwk_t *key, mg_jwk_ctx_t *ctx);
 static int mg_jwk_fits_type(const mg_jwk_t *key, mg_jwt_alg_e alg);
 static size_t mg_jwk_hmac_size(mg_jwt_alg_e alg);
-static int mg_jwk_oct(mg_jwk_t *key, json_t *jwk, mg_allocator_t *a,
-    char *reason);
-static int mg_jwk_rsa(mg_jwk_t *key, json_t *jwk, char *reason);
-static int mg_jwk_ec(mg_jwk_t *key, json_t *jwk, char *reason);
-static int mg_jwk_okp(mg_jwk_t *key, json_t *jwk, char *reason);
-static int mg_jwk_decode(json_t *jwk, const char *name, unsigned char *buf,
-    size_t size, size_t *len, char *reason);
-static int mg_jwk_check_ops(json_t *jwk, char *reason);
-static int mg_jwk_is(json_t *value, const char *s);
-static const mg_jwk_curve_t *mg_jwk_curve(json_t *jwk,
+static int mg_jwk_oct(mg_jwk_t *key, mg_jwk_ctx_t *ctx);
+static int mg_jwk_rsa(mg_jwk_t *key, mg_jwk_ctx_t *ctx);
+static int mg_jwk_ec(mg_jwk_t *key, mg_jwk_ctx_t *ctx);
+static int mg_jwk_okp(mg_jwk_t *key, mg_jwk_ctx_t *ctx);
+static int mg_jwk_decode(mg_jwk_ctx_t *ctx, const char *name,
+    unsigned char *buf, size_t size, size_t *len);
+static int mg_jwk_check_ops(mg_jwk_ctx_t *ctx);
+static int32_t mg_jwk_get(mg_jwk_ctx_t *ctx, const char *name);
+static int mg_jwk_string(mg_jwk_ctx_t *ctx, const char *name, mg_str_t *s);
+static int mg_jwk_text(mg_jwk_ctx_t *ctx, uint32_t i, mg_str_t *s);
+static unsigned char *mg_jwk_keep(mg_jwk_ctx_t *ctx, mg_str_t *s);
+static int mg_jwk_is(const mg_json_t *json, int32_t i, const char *s);
+static const mg_jwk_curve_t *mg_jwk_curve(mg_jwk_ctx_t *ctx,
     const mg_jwk_curve_t *curves);
+static size_t mg_jwk_string_head(const mg_json_t *json, uint32_t i,
+    unsigned char *dst, size_t n);
 static void mg_jwk_printable(char *dst, size_t size, const char *src,
     size_t len, int quoted);
-static void mg_jwk_skip_reason(char *dst, size_t size, json_t *jwk,
-    size_t i, const char *reason);
+static void mg_jwk_skip_reason(char *dst, size_t size, const mg_json_t *json,
+    uint32_t jwk, size_t i, const char *reason);
 
 
 static const mg_jwk_curve_t  mg_jwk_ec_curves[] = {
@@ -92,75 +125,99 @@ static const mg_jwk_curve_t  mg_jwk_okp_curves[] = {
 
 int
 mg_jwks_parse(mg_jwks_t *jwks, const unsigned char *data, size_t len,
-    mg_allocator_t *a, char *err, size_t err_len)
+    mg_allocator_t *a, mg_allocator_t *scratch, char *err, size_t err_len)
 {
-    int           rc;
-    size_t        i, n;
-    json_t       *root, *keys, *jwk;
-    json_error_t  jerr;
-    char          text[JSON_ERROR_TEXT_LENGTH];
-    char          reason[MG_JWK_REASON_LEN];
+    int            rc;
+    size_t         i, n;
+    int32_t        keys;
+    uint32_t       jwk;
+    mg_jwk_t      *kept;
+    mg_json_t      json;
+    const char    *msg;
+    mg_jwk_ctx_t   ctx;
 
     memset(jwks, 0, sizeof(mg_jwks_t));
 
-    root = json_loadb((const char *) data, len, JSON_REJECT_DUPLICATES,
-                      &jerr);
+    /*
+     * The tokens take up to ten times the document ({"x":[0,0,...]}), and
+     * a fetched set may be kept for hours: they are scratch, as is all that
+     * the keys kept do not point to.  mg_json's messages are static ASCII,
+     * fit for a log line as they are.
+     */
 
-    if (root == NULL) {
-        /*
-         * jansson quotes the input in its messages, and the input is not
-         * trusted to be fit for a log line
-         */
+    if (mg_json_parse(&json, data, len, MG_JSON_UNIQUE_KEYS, 0xffffffff,
+                      MG_JWK_MAX_DEPTH, scratch, &msg)
+        != 0)
+    {
+        if (strcmp(msg, "out of memory") == 0) {
+            snprintf(err, err_len, "out of memory");
 
-        mg_jwk_printable(text, sizeof(text), jerr.text, strlen(jerr.text),
-                         0);
-        snprintf(err, err_len,
-                 "not a JWK or JWK Set: invalid JSON at line %d, column %d: "
-                 "%s", jerr.line, jerr.column, text);
+        } else {
+            snprintf(err, err_len, "not a JWK or JWK Set: %s", msg);
+        }
+
         return -1;
     }
 
-    keys = NULL;
+    msg = mg_jwk_check_values(&json);
 
-    if (!json_is_object(root)) {
-        snprintf(err, err_len, "not a JWK or JWK Set");
-        goto failed;
+    if (msg != NULL) {
+        snprintf(err, err_len, "not a JWK or JWK Set: %s", msg);
+        return -1;
     }
 
-    keys = json_object_get(root, "keys");
+    if (json.toks[0].type != MG_JSON_OBJECT) {
+        snprintf(err, err_len, "not a JWK or JWK Set");
+        return -1;
+    }
 
-    if (keys != NULL) {
-        if (!json_is_array(keys)) {
+    keys = mg_json_object_get(&json, 0, (const unsigned char *) "keys", 4);
+
+    if (keys >= 0) {
+        if (json.toks[keys].type != MG_JSON_ARRAY) {
             snprintf(err, err_len,
                      "not a JWK or JWK Set: \"keys\" is not an array");
-            goto failed;
+            return -1;
         }
 
-        n = json_array_size(keys);
+        n = json.toks[keys].size;
+        jwk = (uint32_t) keys + 1;
 
-    } else if (json_object_get(root, "kty") != NULL) {
+    } else if (mg_json_object_get(&json, 0, (const unsigned char *) "kty", 3)
+               >= 0)
+    {
         n = 1;
+        jwk = 0;
 
     } else {
         snprintf(err, err_len, "not a JWK or JWK Set");
-        goto failed;
+        return -1;
     }
 
     if (n == 0) {
-        json_decref(root);
         return 0;
     }
 
-    jwks->keys = mg_alloc(a, n * sizeof(mg_jwk_t));
+    /*
+     * Room for every element of "keys", most of which may be no key at
+     * all ({"keys":[0,0,...]}): scratch too, and the keys kept are copied
+     * out at the end.
+     */
+
+    jwks->keys = mg_alloc(scratch, n * sizeof(mg_jwk_t));
     if (jwks->keys == NULL) {
         snprintf(err, err_len, "out of memory");
-        goto failed;
+        return -1;
     }
 
-    for (i = 0; i < n; i++) {
-        jwk = (keys != NULL) ? json_array_get(keys, i) : root;
+    ctx.json = &json;
+    ctx.alloc = a;
+    ctx.scratch = scratch;
 
-        rc = mg_jwk_parse_key(&jwks->keys[jwks->nkeys], jwk, a, reason);
+    for (i = 0; i < n; i++, jwk = json.toks[jwk].next) {
+        ctx.jwk = jwk;
+
+        rc = mg_jwk_parse_key(&jwks->keys[jwks->nkeys], &ctx);
 
         if (rc == 0) {
             jwks->nkeys++;
@@ -168,16 +225,13 @@ mg_jwks_parse(mg_jwks_t *jwks, const unsigned char *data, size_t len,
         }
 
         if (rc == MG_JWK_NOMEM) {
-            snprintf(err, err_len, "out of memory");
-            mg_jwks_free(jwks);
-            memset(jwks, 0, sizeof(mg_jwks_t));
-            goto failed;
+            goto nomem;
         }
 
         jwks->skipped++;
 
         mg_jwk_skip_reason(jwks->skip_reason, sizeof(jwks->skip_reason),
-                           jwk, i, reason);
+                           &json, jwk, i, ctx.reason);
 
         /*
          * A weak key is counted apart: it is a mistake of whoever made the
@@ -191,7 +245,18 @@ mg_jwks_parse(mg_jwks_t *jwks, const unsigned char *data, size_t len,
         }
     }
 
-    json_decref(root);
+    if (jwks->nkeys == 0) {
+        jwks->keys = NULL;
+
+    } else {
+        kept = mg_alloc(a, jwks->nkeys * sizeof(mg_jwk_t));
+        if (kept == NULL) {
+            goto nomem;
+        }
+
+        memcpy(kept, jwks->keys, jwks->nkeys * sizeof(mg_jwk_t));
+        jwks->keys = kept;
+    }
 
     /*
      * failed key imports leave OpenSSL errors that nginx would report
@@ -202,12 +267,113 @@ mg_jwks_parse(mg_jwks_t *jwks, const unsigned char *data, size_t len,
 
     return 0;
 
-failed:
+nomem:
 
-    json_decref(root);
+    snprintf(err, err_len, "out of memory");
+    mg_jwks_free(jwks);
+    memset(jwks, 0, sizeof(mg_jwks_t));
     ERR_clear_error();
 
     return -1;
+}
+
+
+/*
+ * Two kinds of values that valid JSON may hold, that no key needs, and
+ * that JSON parsers disagree about: a NUL character in a string, which
+ * code handling C strings cuts the string at, and a number that neither
+ * an int64_t (if it is an integer) nor a double can hold.  A document
+ * with either is refused, so that what keys it holds does not depend on
+ * which parser reads it.
+ */
+
+static const char *
+mg_jwk_check_values(const mg_json_t *json)
+{
+    uint32_t              i;
+    const mg_json_tok_t  *t;
+
+    for (i = 0; i < json->ntoks; i++) {
+        t = &json->toks[i];
+
+        if (t->type == MG_JSON_STRING
+            && (t->flags & MG_JSON_CTL)
+            && mg_jwk_has_nul(json, i))
+        {
+            return "NUL character (\\u0000) in a string";
+        }
+
+        if (t->type == MG_JSON_NUMBER && !mg_jwk_number_fits(json, i)) {
+            return "number out of range";
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the tokenizer has found the string valid: every escape is complete */
+
+static int
+mg_jwk_has_nul(const mg_json_t *json, uint32_t i)
+{
+    const unsigned char  *s, *last;
+
+    s = json->buf + json->toks[i].start + 1;
+    last = json->buf + json->toks[i].end - 1;
+
+    while (s < last) {
+        if (*s++ != '\\') {
+            continue;
+        }
+
+        if (*s != 'u') {
+            s++;
+            continue;
+        }
+
+        if (memcmp(s + 1, "0000", 4) == 0) {
+            return 1;
+        }
+
+        s += 5;
+    }
+
+    return 0;
+}
+
+
+static int
+mg_jwk_number_fits(const mg_json_t *json, uint32_t i)
+{
+    char                  text[MG_JWK_INT_MAX_LEN + 1];
+    double                value;
+    size_t                len;
+    const unsigned char  *p;
+
+    p = json->buf + json->toks[i].start;
+    len = json->toks[i].end - json->toks[i].start;
+
+    if (memchr(p, '.', len) != NULL
+        || memchr(p, 'e', len) != NULL
+        || memchr(p, 'E', len) != NULL)
+    {
+        return mg_json_number(json, i, &value) == 0;
+    }
+
+    /* the grammar allows no leading zeros: a longer integer overflows */
+
+    if (len > MG_JWK_INT_MAX_LEN) {
+        return 0;
+    }
+
+    memcpy(text, p, len);
+    text[len] = '\0';
+
+    errno = 0;
+    (void) strtoll(text, NULL, 10);
+
+    return errno != ERANGE;
 }
 
 
@@ -308,79 +474,86 @@ mg_jwk_hmac_size(mg_jwt_alg_e alg)
 
 
 static int
-mg_jwk_parse_key(mg_jwk_t *key, json_t *jwk, mg_allocator_t *a, char *reason)
+mg_jwk_parse_key(mg_jwk_t *key, mg_jwk_ctx_t *ctx)
 {
-    int             rc;
-    size_t          len;
-    json_t         *kid, *kty, *v;
-    mg_jwt_alg_e    alg;
-    unsigned char  *p;
+    int                   rc;
+    size_t                n;
+    int32_t               kid, kty, v;
+    mg_jwt_alg_e          alg;
+    unsigned char        *p, name[MG_JWK_ALG_MAX];
+    const mg_json_t      *json;
+    const mg_json_tok_t  *t;
 
     memset(key, 0, sizeof(mg_jwk_t));
 
-    if (!json_is_object(jwk)) {
-        snprintf(reason, MG_JWK_REASON_LEN, "not a JSON object");
+    json = ctx->json;
+
+    if (json->toks[ctx->jwk].type != MG_JSON_OBJECT) {
+        snprintf(ctx->reason, MG_JWK_REASON_LEN, "not a JSON object");
         return MG_JWK_SKIP;
     }
 
-    kid = json_object_get(jwk, "kid");
+    kid = mg_jwk_get(ctx, "kid");
 
-    if (kid != NULL && !json_is_string(kid)) {
-        snprintf(reason, MG_JWK_REASON_LEN, "\"kid\" is not a string");
+    if (kid >= 0 && json->toks[kid].type != MG_JSON_STRING) {
+        snprintf(ctx->reason, MG_JWK_REASON_LEN, "\"kid\" is not a string");
         return MG_JWK_SKIP;
     }
 
-    kty = json_object_get(jwk, "kty");
+    kty = mg_jwk_get(ctx, "kty");
 
-    if (!json_is_string(kty)) {
-        snprintf(reason, MG_JWK_REASON_LEN,
+    if (kty < 0 || json->toks[kty].type != MG_JSON_STRING) {
+        snprintf(ctx->reason, MG_JWK_REASON_LEN,
                  "\"kty\" is missing or not a string");
         return MG_JWK_SKIP;
     }
 
-    v = json_object_get(jwk, "use");
+    v = mg_jwk_get(ctx, "use");
 
-    if (v != NULL && !mg_jwk_is(v, "sig")) {
-        snprintf(reason, MG_JWK_REASON_LEN, "\"use\" is not \"sig\"");
+    if (v >= 0 && !mg_jwk_is(json, v, "sig")) {
+        snprintf(ctx->reason, MG_JWK_REASON_LEN, "\"use\" is not \"sig\"");
         return MG_JWK_SKIP;
     }
 
-    if (mg_jwk_check_ops(jwk, reason) != 0) {
+    if (mg_jwk_check_ops(ctx) != 0) {
         return MG_JWK_SKIP;
     }
 
     alg = MG_JWT_ALG_UNKNOWN;
 
-    v = json_object_get(jwk, "alg");
+    v = mg_jwk_get(ctx, "alg");
 
-    if (v != NULL) {
-        if (json_is_string(v)) {
-            alg = mg_jwt_alg_by_name((const unsigned char *)
-                                     json_string_value(v),
-                                     json_string_length(v));
+    if (v >= 0) {
+        t = &json->toks[v];
+
+        /* a longer string is no algorithm name, however it is escaped */
+
+        if (t->type == MG_JSON_STRING && t->end - t->start <= MG_JWK_ALG_MAX) {
+            n = mg_json_string(json, v, name);
+            alg = mg_jwt_alg_by_name(name, n);
         }
 
         if (alg == MG_JWT_ALG_UNKNOWN) {
-            snprintf(reason, MG_JWK_REASON_LEN,
+            snprintf(ctx->reason, MG_JWK_REASON_LEN,
                      "\"alg\" is not a supported signature algorithm");
             return MG_JWK_SKIP;
         }
     }
 
-    if (mg_jwk_is(kty, "oct")) {
-        rc = mg_jwk_oct(key, jwk, a, reason);
+    if (mg_jwk_is(json, kty, "oct")) {
+        rc = mg_jwk_oct(key, ctx);
 
-    } else if (mg_jwk_is(kty, "RSA")) {
-        rc = mg_jwk_rsa(key, jwk, reason);
+    } else if (mg_jwk_is(json, kty, "RSA")) {
+        rc = mg_jwk_rsa(key, ctx);
 
-    } else if (mg_jwk_is(kty, "EC")) {
-        rc = mg_jwk_ec(key, jwk, reason);
+    } else if (mg_jwk_is(json, kty, "EC")) {
+        rc = mg_jwk_ec(key, ctx);
 
-    } else if (mg_jwk_is(kty, "OKP")) {
-        rc = mg_jwk_okp(key, jwk, reason);
+    } else if (mg_jwk_is(json, kty, "OKP")) {
+        rc = mg_jwk_okp(key, ctx);
 
     } else {
-        snprintf(reason, MG_JWK_REASON_LEN, "unsupported \"kty\"");
+        snprintf(ctx->reason, MG_JWK_REASON_LEN, "unsupported \"kty\"");
         return MG_JWK_SKIP;
     }
 
@@ -389,7 +562,7 @@ mg_jwk_parse_key(mg_jwk_t *key, json_t *jwk, mg_allocator_t *a, char *reason)
     }
 
     if (alg != MG_JWT_ALG_UNKNOWN && !mg_jwk_fits_type(key, alg)) {
-        snprintf(reason, MG_JWK_REASON_LEN,
+        snprintf(ctx->reason, MG_JWK_REASON_LEN,
                  "\"alg\" does not match the key type or curve");
         rc = MG_JWK_SKIP;
         goto failed;
@@ -400,7 +573,7 @@ mg_jwk_parse_key(mg_jwk_t *key, json_t *jwk, mg_allocator_t *a, char *reason)
     if (key->kty == MG_JWK_OCT
         && key->secret.len < mg_jwk_hmac_size(alg))
     {
-        snprintf(reason, MG_JWK_REASON_LEN,
+        snprintf(ctx->reason, MG_JWK_REASON_LEN,
                  "oct key of %zu bytes, shorter than the %zu RFC 7518 "
                  "requires%s%s", key->secret.len, mg_jwk_hmac_size(alg),
                  (alg != MG_JWT_ALG_UNKNOWN) ? " for " : "",
@@ -411,19 +584,34 @@ mg_jwk_parse_key(mg_jwk_t *key, json_t *jwk, mg_allocator_t *a, char *reason)
 
     key->alg = alg;
 
-    if (kid != NULL) {
-        len = json_string_length(kid);
+    /*
+     * The key is kept: its secret and kid go to the set's memory, the kid
+     * copied even when it has no escapes, as the text is the caller's.
+     */
 
-        p = mg_alloc(a, len ? len : 1);
+    if (key->kty == MG_JWK_OCT) {
+        p = mg_jwk_keep(ctx, &key->secret);
         if (p == NULL) {
             rc = MG_JWK_NOMEM;
             goto failed;
         }
 
-        memcpy(p, json_string_value(kid), len);
+        key->secret.data = p;
+    }
+
+    if (kid >= 0) {
+        rc = mg_jwk_text(ctx, (uint32_t) kid, &key->kid);
+        if (rc != 0) {
+            goto failed;
+        }
+
+        p = mg_jwk_keep(ctx, &key->kid);
+        if (p == NULL) {
+            rc = MG_JWK_NOMEM;
+            goto failed;
+        }
 
         key->kid.data = p;
-        key->kid.len = len;
     }
 
     return 0;
@@ -438,37 +626,33 @@ failed:
 
 
 static int
-mg_jwk_oct(mg_jwk_t *key, json_t *jwk, mg_allocator_t *a, char *reason)
+mg_jwk_oct(mg_jwk_t *key, mg_jwk_ctx_t *ctx)
 {
-    size_t          n, len;
-    json_t         *k;
+    int             rc;
+    size_t          len;
+    mg_str_t        k;
     unsigned char  *p;
 
-    k = json_object_get(jwk, "k");
+    rc = mg_jwk_string(ctx, "k", &k);
+    if (rc != 0) {
+        return rc;
+    }
 
-    if (!json_is_string(k)) {
-        snprintf(reason, MG_JWK_REASON_LEN,
-                 "\"k\" is missing or not a string");
+    if (k.len == 0) {
+        snprintf(ctx->reason, MG_JWK_REASON_LEN, "\"k\" is empty");
         return MG_JWK_SKIP;
     }
 
-    n = json_string_length(k);
+    /* mg_jwk_parse_key() copies the secret out if the key is kept */
 
-    if (n == 0) {
-        snprintf(reason, MG_JWK_REASON_LEN, "\"k\" is empty");
-        return MG_JWK_SKIP;
-    }
-
-    p = mg_alloc(a, mg_base64url_decoded_size(n));
+    p = mg_alloc(ctx->scratch, mg_base64url_decoded_size(k.len));
     if (p == NULL) {
         return MG_JWK_NOMEM;
     }
 
-    if (mg_base64url_decode(p, &len, (const unsigned char *)
-                            json_string_value(k), n)
-        != 0 || len == 0)
-    {
-        snprintf(reason, MG_JWK_REASON_LEN, "\"k\" is not valid base64url");
+    if (mg_base64url_decode(p, &len, k.data, k.len) != 0 || len == 0) {
+        snprintf(ctx->reason, MG_JWK_REASON_LEN,
+                 "\"k\" is not valid base64url");
         return MG_JWK_SKIP;
     }
 
@@ -481,22 +665,26 @@ mg_jwk_oct(mg_jwk_t *key, json_t *jwk, mg_allocator_t *a, char *reason)
 
 
 static int
-mg_jwk_rsa(mg_jwk_t *key, json_t *jwk, char *reason)
+mg_jwk_rsa(mg_jwk_t *key, mg_jwk_ctx_t *ctx)
 {
     int              rc, bits;
     size_t           nlen, elen;
     BIGNUM          *n, *e;
     EVP_PKEY        *pkey;
     OSSL_PARAM      *params;
-    EVP_PKEY_CTX    *ctx;
+    EVP_PKEY_CTX    *pctx;
     unsigned char   *np, *ep;
     OSSL_PARAM_BLD  *bld;
     unsigned char    nbuf[MG_JWK_RSA_N_SIZE], ebuf[MG_JWK_RSA_E_SIZE];
 
-    if (mg_jwk_decode(jwk, "n", nbuf, sizeof(nbuf), &nlen, reason) != 0
-        || mg_jwk_decode(jwk, "e", ebuf, sizeof(ebuf), &elen, reason) != 0)
-    {
-        return MG_JWK_SKIP;
+    rc = mg_jwk_decode(ctx, "n", nbuf, sizeof(nbuf), &nlen);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = mg_jwk_decode(ctx, "e", ebuf, sizeof(ebuf), &elen);
+    if (rc != 0) {
+        return rc;
     }
 
     np = nbuf;
@@ -519,14 +707,15 @@ mg_jwk_rsa(mg_jwk_t *key, json_t *jwk, char *reason)
      */
 
     if (nlen == 0 || (np[nlen - 1] & 1) == 0) {
-        snprintf(reason, MG_JWK_REASON_LEN, "\"n\" is not an RSA modulus");
+        snprintf(ctx->reason, MG_JWK_REASON_LEN,
+                 "\"n\" is not an RSA modulus");
         return MG_JWK_SKIP;
     }
 
     if (elen == 0 || elen > MG_JWK_RSA_E_MAX || (ep[elen - 1] & 1) == 0
         || (elen == 1 && ep[0] == 1))
     {
-        snprintf(reason, MG_JWK_REASON_LEN,
+        snprintf(ctx->reason, MG_JWK_REASON_LEN,
                  "\"e\" is not a usable RSA exponent");
         return MG_JWK_SKIP;
     }
@@ -537,12 +726,13 @@ mg_jwk_rsa(mg_jwk_t *key, json_t *jwk, char *reason)
      * the others may still be.
      */
 
-    snprintf(reason, MG_JWK_REASON_LEN, "OpenSSL cannot load the RSA key");
+    snprintf(ctx->reason, MG_JWK_REASON_LEN,
+             "OpenSSL cannot load the RSA key");
     rc = MG_JWK_SKIP;
 
     pkey = NULL;
     params = NULL;
-    ctx = NULL;
+    pctx = NULL;
 
     bld = OSSL_PARAM_BLD_new();
     n = BN_bin2bn(np, (int) nlen, NULL);
@@ -555,7 +745,7 @@ mg_jwk_rsa(mg_jwk_t *key, json_t *jwk, char *reason)
     bits = BN_num_bits(n);
 
     if (bits < MG_JWK_RSA_MIN_BITS) {
-        snprintf(reason, MG_JWK_REASON_LEN,
+        snprintf(ctx->reason, MG_JWK_REASON_LEN,
                  "RSA modulus of %d bits, shorter than the %d RFC 7518 "
                  "requires", bits, MG_JWK_RSA_MIN_BITS);
         rc = MG_JWK_WEAK;
@@ -563,7 +753,7 @@ mg_jwk_rsa(mg_jwk_t *key, json_t *jwk, char *reason)
     }
 
     if (bits > MG_JWK_RSA_MAX_BITS) {
-        snprintf(reason, MG_JWK_REASON_LEN,
+        snprintf(ctx->reason, MG_JWK_REASON_LEN,
                  "RSA modulus of %d bits is longer than %d", bits,
                  MG_JWK_RSA_MAX_BITS);
         goto done;
@@ -580,13 +770,13 @@ mg_jwk_rsa(mg_jwk_t *key, json_t *jwk, char *reason)
         goto done;
     }
 
-    ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-    if (ctx == NULL) {
+    pctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+    if (pctx == NULL) {
         goto done;
     }
 
-    if (EVP_PKEY_fromdata_init(ctx) != 1
-        || EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
+    if (EVP_PKEY_fromdata_init(pctx) != 1
+        || EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
     {
         goto done;
     }
@@ -598,7 +788,7 @@ mg_jwk_rsa(mg_jwk_t *key, json_t *jwk, char *reason)
 
 done:
 
-    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_CTX_free(pctx);
     OSSL_PARAM_free(params);
     OSSL_PARAM_BLD_free(bld);
     BN_free(n);
@@ -609,33 +799,37 @@ done:
 
 
 static int
-mg_jwk_ec(mg_jwk_t *key, json_t *jwk, char *reason)
+mg_jwk_ec(mg_jwk_t *key, mg_jwk_ctx_t *ctx)
 {
     int                    rc;
     size_t                 xlen, ylen;
     EVP_PKEY              *pkey;
     OSSL_PARAM             params[3];
-    EVP_PKEY_CTX          *ctx, *check;
+    EVP_PKEY_CTX          *pctx, *check;
     const mg_jwk_curve_t  *curve;
     unsigned char          x[MG_JWK_COORD_SIZE], y[MG_JWK_COORD_SIZE];
     unsigned char          point[1 + 2 * MG_JWK_COORD_MAX];
 
-    curve = mg_jwk_curve(jwk, mg_jwk_ec_curves);
+    curve = mg_jwk_curve(ctx, mg_jwk_ec_curves);
 
     if (curve == NULL) {
-        snprintf(reason, MG_JWK_REASON_LEN,
+        snprintf(ctx->reason, MG_JWK_REASON_LEN,
                  "\"crv\" is not P-256, P-384 or P-521");
         return MG_JWK_SKIP;
     }
 
-    if (mg_jwk_decode(jwk, "x", x, sizeof(x), &xlen, reason) != 0
-        || mg_jwk_decode(jwk, "y", y, sizeof(y), &ylen, reason) != 0)
-    {
-        return MG_JWK_SKIP;
+    rc = mg_jwk_decode(ctx, "x", x, sizeof(x), &xlen);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = mg_jwk_decode(ctx, "y", y, sizeof(y), &ylen);
+    if (rc != 0) {
+        return rc;
     }
 
     if (xlen != curve->size || ylen != curve->size) {
-        snprintf(reason, MG_JWK_REASON_LEN,
+        snprintf(ctx->reason, MG_JWK_REASON_LEN,
                  "\"x\" or \"y\" is not %zu bytes long", curve->size);
         return MG_JWK_SKIP;
     }
@@ -657,11 +851,12 @@ mg_jwk_ec(mg_jwk_t *key, json_t *jwk, char *reason)
 
     /* as for RSA, an OpenSSL failure only costs this key */
 
-    snprintf(reason, MG_JWK_REASON_LEN, "OpenSSL cannot load the EC key");
+    snprintf(ctx->reason, MG_JWK_REASON_LEN,
+             "OpenSSL cannot load the EC key");
     rc = MG_JWK_SKIP;
 
-    ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-    if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1) {
+    pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    if (pctx == NULL || EVP_PKEY_fromdata_init(pctx) != 1) {
         goto done;
     }
 
@@ -671,7 +866,7 @@ mg_jwk_ec(mg_jwk_t *key, json_t *jwk, char *reason)
      * guarantee whatever the provider does on import.
      */
 
-    if (EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+    if (EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
         goto invalid;
     }
 
@@ -694,52 +889,58 @@ mg_jwk_ec(mg_jwk_t *key, json_t *jwk, char *reason)
 
 invalid:
 
-    snprintf(reason, MG_JWK_REASON_LEN, "EC point is not on the curve");
+    snprintf(ctx->reason, MG_JWK_REASON_LEN, "EC point is not on the curve");
 
 done:
 
     EVP_PKEY_free(pkey);
     EVP_PKEY_CTX_free(check);
-    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_CTX_free(pctx);
 
     return rc;
 }
 
 
 static int
-mg_jwk_okp(mg_jwk_t *key, json_t *jwk, char *reason)
+mg_jwk_okp(mg_jwk_t *key, mg_jwk_ctx_t *ctx)
 {
+    int                    rc;
     size_t                 len;
-    json_t                *crv;
+    int32_t                crv;
     EVP_PKEY              *pkey;
+    const char            *agreement;
     const mg_jwk_curve_t  *curve;
     unsigned char          x[MG_JWK_COORD_SIZE];
 
-    curve = mg_jwk_curve(jwk, mg_jwk_okp_curves);
+    curve = mg_jwk_curve(ctx, mg_jwk_okp_curves);
 
     if (curve == NULL) {
-        crv = json_object_get(jwk, "crv");
+        crv = mg_jwk_get(ctx, "crv");
 
-        if (mg_jwk_is(crv, "X25519") || mg_jwk_is(crv, "X448")) {
-            snprintf(reason, MG_JWK_REASON_LEN,
+        agreement = mg_jwk_is(ctx->json, crv, "X25519") ? "X25519"
+                    : mg_jwk_is(ctx->json, crv, "X448") ? "X448" : NULL;
+
+        if (agreement != NULL) {
+            snprintf(ctx->reason, MG_JWK_REASON_LEN,
                      "\"crv\" %s is for key agreement, not signatures",
-                     json_string_value(crv));
+                     agreement);
 
         } else {
-            snprintf(reason, MG_JWK_REASON_LEN,
+            snprintf(ctx->reason, MG_JWK_REASON_LEN,
                      "\"crv\" is not Ed25519 or Ed448");
         }
 
         return MG_JWK_SKIP;
     }
 
-    if (mg_jwk_decode(jwk, "x", x, sizeof(x), &len, reason) != 0) {
-        return MG_JWK_SKIP;
+    rc = mg_jwk_decode(ctx, "x", x, sizeof(x), &len);
+    if (rc != 0) {
+        return rc;
     }
 
     if (len != curve->size) {
-        snprintf(reason, MG_JWK_REASON_LEN, "\"x\" is not %zu bytes long",
-                 curve->size);
+        snprintf(ctx->reason, MG_JWK_REASON_LEN,
+                 "\"x\" is not %zu bytes long", curve->size);
         return MG_JWK_SKIP;
     }
 
@@ -747,8 +948,8 @@ mg_jwk_okp(mg_jwk_t *key, json_t *jwk, char *reason)
 
     pkey = EVP_PKEY_new_raw_public_key_ex(NULL, curve->group, NULL, x, len);
     if (pkey == NULL) {
-        snprintf(reason, MG_JWK_REASON_LEN, "OpenSSL cannot load the %s key",
-                 curve->name);
+        snprintf(ctx->reason, MG_JWK_REASON_LEN,
+                 "OpenSSL cannot load the %s key", curve->name);
         return MG_JWK_SKIP;
     }
 
@@ -761,34 +962,26 @@ mg_jwk_okp(mg_jwk_t *key, json_t *jwk, char *reason)
 
 
 static int
-mg_jwk_decode(json_t *jwk, const char *name, unsigned char *buf, size_t size,
-    size_t *len, char *reason)
+mg_jwk_decode(mg_jwk_ctx_t *ctx, const char *name, unsigned char *buf,
+    size_t size, size_t *len)
 {
-    size_t   n;
-    json_t  *v;
+    int       rc;
+    mg_str_t  text;
 
-    v = json_object_get(jwk, name);
-
-    if (!json_is_string(v)) {
-        snprintf(reason, MG_JWK_REASON_LEN,
-                 "\"%s\" is missing or not a string", name);
-        return -1;
+    rc = mg_jwk_string(ctx, name, &text);
+    if (rc != 0) {
+        return rc;
     }
 
-    n = json_string_length(v);
-
-    if (mg_base64url_decoded_size(n) > size) {
-        snprintf(reason, MG_JWK_REASON_LEN, "\"%s\" is too long", name);
-        return -1;
+    if (mg_base64url_decoded_size(text.len) > size) {
+        snprintf(ctx->reason, MG_JWK_REASON_LEN, "\"%s\" is too long", name);
+        return MG_JWK_SKIP;
     }
 
-    if (mg_base64url_decode(buf, len, (const unsigned char *)
-                            json_string_value(v), n)
-        != 0)
-    {
-        snprintf(reason, MG_JWK_REASON_LEN,
+    if (mg_base64url_decode(buf, len, text.data, text.len) != 0) {
+        snprintf(ctx->reason, MG_JWK_REASON_LEN,
                  "\"%s\" is not valid base64url", name);
-        return -1;
+        return MG_JWK_SKIP;
     }
 
     return 0;
@@ -796,61 +989,149 @@ mg_jwk_decode(json_t *jwk, const char *name, unsigned char *buf, size_t size,
 
 
 static int
-mg_jwk_check_ops(json_t *jwk, char *reason)
+mg_jwk_check_ops(mg_jwk_ctx_t *ctx)
 {
-    size_t   i;
-    json_t  *ops;
+    uint32_t          n, k;
+    int32_t           ops;
+    const mg_json_t  *json;
 
-    ops = json_object_get(jwk, "key_ops");
+    json = ctx->json;
 
-    if (ops == NULL) {
+    ops = mg_jwk_get(ctx, "key_ops");
+
+    if (ops < 0) {
         return 0;
     }
 
-    if (!json_is_array(ops)) {
-        snprintf(reason, MG_JWK_REASON_LEN, "\"key_ops\" is not an array");
+    if (json->toks[ops].type != MG_JSON_ARRAY) {
+        snprintf(ctx->reason, MG_JWK_REASON_LEN,
+                 "\"key_ops\" is not an array");
         return -1;
     }
 
-    for (i = 0; i < json_array_size(ops); i++) {
-        if (mg_jwk_is(json_array_get(ops, i), "verify")) {
+    k = (uint32_t) ops + 1;
+
+    for (n = json->toks[ops].size; n; n--) {
+        if (mg_jwk_is(json, (int32_t) k, "verify")) {
             return 0;
         }
+
+        k = json->toks[k].next;
     }
 
-    snprintf(reason, MG_JWK_REASON_LEN, "\"key_ops\" lacks \"verify\"");
+    snprintf(ctx->reason, MG_JWK_REASON_LEN, "\"key_ops\" lacks \"verify\"");
 
     return -1;
 }
 
 
-static int
-mg_jwk_is(json_t *value, const char *s)
-{
-    size_t  len;
+/* the token of the key's member name, or -1 */
 
-    if (!json_is_string(value)) {
+static int32_t
+mg_jwk_get(mg_jwk_ctx_t *ctx, const char *name)
+{
+    return mg_json_object_get(ctx->json, ctx->jwk,
+                              (const unsigned char *) name, strlen(name));
+}
+
+
+/*
+ * The string member name of the key without its escapes (see
+ * mg_jwk_text()).  Returns 0, MG_JWK_SKIP if the member is missing or not
+ * a string, or MG_JWK_NOMEM.
+ */
+
+static int
+mg_jwk_string(mg_jwk_ctx_t *ctx, const char *name, mg_str_t *s)
+{
+    int32_t  v;
+
+    v = mg_jwk_get(ctx, name);
+
+    if (v < 0 || ctx->json->toks[v].type != MG_JSON_STRING) {
+        snprintf(ctx->reason, MG_JWK_REASON_LEN,
+                 "\"%s\" is missing or not a string", name);
+        return MG_JWK_SKIP;
+    }
+
+    return mg_jwk_text(ctx, (uint32_t) v, s);
+}
+
+
+/*
+ * String token i without its escapes: in place when it has none, as a
+ * base64url value never needs one, or else a copy in scratch memory.
+ * Returns 0 or MG_JWK_NOMEM.
+ */
+
+static int
+mg_jwk_text(mg_jwk_ctx_t *ctx, uint32_t i, mg_str_t *s)
+{
+    unsigned char        *p;
+    const mg_json_tok_t  *t;
+
+    t = &ctx->json->toks[i];
+
+    if (!(t->flags & MG_JSON_ESCAPED)) {
+        s->data = ctx->json->buf + t->start + 1;
+        s->len = t->end - t->start - 2;
         return 0;
     }
 
-    /* json_string_value() would stop at an escaped NUL */
+    p = mg_alloc(ctx->scratch, t->end - t->start);
+    if (p == NULL) {
+        return MG_JWK_NOMEM;
+    }
 
-    len = strlen(s);
+    s->len = mg_json_string(ctx->json, i, p);
+    s->data = p;
 
-    return json_string_length(value) == len
-           && memcmp(json_string_value(value), s, len) == 0;
+    return 0;
+}
+
+
+/*
+ * A copy of s in the set's memory, of its exact length, and never NULL
+ * but for lack of memory: an empty kid is not a missing one.
+ */
+
+static unsigned char *
+mg_jwk_keep(mg_jwk_ctx_t *ctx, mg_str_t *s)
+{
+    unsigned char  *p;
+
+    p = mg_alloc(ctx->alloc, s->len ? s->len : 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    if (s->len) {
+        memcpy(p, s->data, s->len);
+    }
+
+    return p;
+}
+
+
+/* whether token i (-1: none) is the string s, compared unescaped */
+
+static int
+mg_jwk_is(const mg_json_t *json, int32_t i, const char *s)
+{
+    return i >= 0 && mg_json_string_eq(json, (uint32_t) i,
+                                       (const unsigned char *) s, strlen(s));
 }
 
 
 static const mg_jwk_curve_t *
-mg_jwk_curve(json_t *jwk, const mg_jwk_curve_t *curves)
+mg_jwk_curve(mg_jwk_ctx_t *ctx, const mg_jwk_curve_t *curves)
 {
-    json_t  *crv;
+    int32_t  crv;
 
-    crv = json_object_get(jwk, "crv");
+    crv = mg_jwk_get(ctx, "crv");
 
     for ( /* void */ ; curves->name != NULL; curves++) {
-        if (mg_jwk_is(crv, curves->name)) {
+        if (mg_jwk_is(ctx->json, crv, curves->name)) {
             return curves;
         }
     }
@@ -859,21 +1140,82 @@ mg_jwk_curve(json_t *jwk, const mg_jwk_curve_t *curves)
 }
 
 
+/*
+ * Writes to dst the start of string token i without its escapes: all of
+ * it, or n bytes or more of a longer one.  dst needs 12 * n + 2 bytes.
+ *
+ * Each character or escape is at least one byte unescaped, so the first
+ * n of them are enough; the token is cut after them and unescaped by
+ * mg_json_string(), which stops at the cut (a token's end is one past its
+ * closing quote).  A surrogate pair is one escape of 12 bytes.
+ */
+
+static size_t
+mg_jwk_string_head(const mg_json_t *json, uint32_t i, unsigned char *dst,
+    size_t n)
+{
+    unsigned char         c;
+    mg_json_t             head;
+    mg_json_tok_t         tok;
+    const unsigned char  *s, *last;
+
+    tok = json->toks[i];
+    s = json->buf + tok.start + 1;
+    last = json->buf + tok.end - 1;
+
+    for ( /* void */ ; s < last && n; n--) {
+
+        if (*s != '\\') {
+            s++;
+            continue;
+        }
+
+        if (s[1] != 'u') {
+            s += 2;
+            continue;
+        }
+
+        /* a high surrogate, D800 to DBFF */
+
+        c = s[3] | 0x20;
+
+        s += ((s[2] | 0x20) == 'd'
+              && (c == '8' || c == '9' || c == 'a' || c == 'b'))
+             ? 12 : 6;
+    }
+
+    tok.end = (uint32_t) (s - json->buf) + 1;
+
+    head.buf = json->buf;
+    head.len = json->len;
+    head.toks = &tok;
+    head.ntoks = 1;
+
+    return mg_json_string(&head, 0, dst);
+}
+
+
 /* "key N (kid \"...\"): reason", or "key N: reason" */
 
 static void
-mg_jwk_skip_reason(char *dst, size_t size, json_t *jwk, size_t i,
-    const char *reason)
+mg_jwk_skip_reason(char *dst, size_t size, const mg_json_t *json,
+    uint32_t jwk, size_t i, const char *reason)
 {
-    int      n;
-    json_t  *v;
-    char     kid[MG_JWK_KID_SHOWN + 4];
+    int            n;
+    size_t         len;
+    int32_t        v;
+    char           kid[MG_JWK_KID_SHOWN + 4];
+    unsigned char  text[12 * sizeof(kid) + 2];
 
-    v = json_is_object(jwk) ? json_object_get(jwk, "kid") : NULL;
+    v = mg_json_object_get(json, jwk, (const unsigned char *) "kid", 3);
 
-    if (json_is_string(v)) {
-        mg_jwk_printable(kid, sizeof(kid), json_string_value(v),
-                         json_string_length(v), 1);
+    if (v >= 0 && json->toks[v].type == MG_JSON_STRING) {
+
+        /* enough of it for mg_jwk_printable() to know whether to cut */
+
+        len = mg_jwk_string_head(json, (uint32_t) v, text, sizeof(kid));
+
+        mg_jwk_printable(kid, sizeof(kid), (const char *) text, len, 1);
 
         n = snprintf(dst, size, "key %zu (kid \"%s\"): ", i, kid);
 

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: JSON Web Keys (RFC 7517, RFC 7518 section 6, RFC 8037) turned
  * once into OpenSSL 3 keys ready for verification.
  */
@@ -66,6 +68,20 @@ typedef struct {
  * for HS384, 64 for HS512), and an RSA modulus under 2048 bits.  Public
  * members only are read; private ones ("d", "p", ...) are ignored.
  *
+ * The document is read by mg_json (mg_json.h), and refused as a whole if
+ * a member name repeats in any object, if it nests deeper than 32, or if
+ * it holds one of the values parsers disagree about: a NUL character in a
+ * string (as "\u0000"), an integer beyond int64_t, a number beyond a
+ * double or written with more than 255 characters.
+ *
+ * What the set keeps comes from a, and only that: the array of the keys
+ * kept and their kids and secrets, however much else the document holds.
+ * What serves the parse only comes from scratch: the tokens of the
+ * document (20 bytes per JSON value), unescaped copies of members, the
+ * keys left out.  Nothing in jwks points into scratch or into data, so
+ * both may be released as soon as the call returns, whatever it returns.
+ * scratch may be a, for a caller that releases both together.
+ *
  * Returns 0 (nkeys may be 0: the caller decides), or -1 with a message in
  * err when the document itself is not a JWK or JWK Set (or on allocation
  * failure).  On success the caller owns the OpenSSL keys and releases them
@@ -73,7 +89,7 @@ typedef struct {
  * printable ASCII whatever the input; OpenSSL's error queue is left empty.
  */
 int mg_jwks_parse(mg_jwks_t *jwks, const unsigned char *data, size_t len,
-    mg_allocator_t *a, char *err, size_t err_len);
+    mg_allocator_t *a, mg_allocator_t *scratch, char *err, size_t err_len);
 
 void mg_jwks_free(mg_jwks_t *jwks);
 

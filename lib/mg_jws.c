@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: JWS signature verification (RFC 7515, RFC 7518, RFC 8037).
  */
 

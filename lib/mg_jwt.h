@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: JWS compact serialization (RFC 7515) of a JWT (RFC 7519).
  *
  * mg_jwt_parse() splits and decodes a token and checks everything that

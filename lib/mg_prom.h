@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: pieces of the Prometheus text exposition format (0.0.4) that
  * the metrics module writes, free of nginx so that they can be unit-tested
  * and fuzzed.

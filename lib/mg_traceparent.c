@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: W3C traceparent values, see mg_traceparent.h.
  */
 

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: the traceparent header of W3C Trace Context Level 1, read and
  * written without nginx, so that the parser can be unit-tested and fuzzed.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # Unit tests of the nginx-free parsers (lib/mg_base64url.c,
 # mg_json.c, mg_jwt.c): builds t/unit/test_parsers.c with them and runs it;

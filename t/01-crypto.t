@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # meshgate: JWK parsing and JWS verification (mg_jwk.c, mg_jws.c), without
 # nginx.
@@ -552,7 +553,7 @@ my @cmd = ($cc, qw(-std=gnu99 -Wall -Wextra -Wpointer-arith
                    -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED),
            split(' ', $ENV{MESHGATE_UNIT_CFLAGS} // ''),
            "-I$top/lib", "$top/t/unit/test_crypto.c", @sources,
-           qw(-ljansson -lcrypto), '-o', "$dir/test_crypto");
+           qw(-lcrypto), '-o', "$dir/test_crypto");
 
 my $out = qx{@{[ join ' ', map { quotemeta } @cmd ]} 2>&1};
 

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # Unit tests of the nginx-free RESP command encoder (lib/mg_resp.c):
 # builds t/unit/test_resp.c with it and hiredis, whose reply reader reads

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # Unit tests of the health checks' HTTP response reader
 # (lib/mg_http.c): builds t/unit/test_http.c with it and runs

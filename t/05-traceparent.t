@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # Unit tests of the W3C traceparent parser and formatter
 # (lib/mg_traceparent.c): builds t/unit/test_traceparent.c with

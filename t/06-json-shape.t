@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # Unit tests of the reshaping of aggregate's part bodies
 # (lib/mg_json_shape.c, on top of mg_json.c): builds

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # Unit tests of the metrics module's Prometheus text format pieces
 # (lib/mg_prom.c: label value escaping, seconds): builds

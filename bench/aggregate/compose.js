@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 // The njs peer of "aggregate", for bench/aggregate/run.
 //
 // The same composition as the aggregate locations of the benchmark: three

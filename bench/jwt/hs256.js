@@ -1,3 +1,4 @@
+// Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 // The njs peer of "auth_jwt" with an HS256 key, for bench/jwt/run.
 //
 // It does what the module does for such a token: split it, check the header

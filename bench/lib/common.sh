@@ -1,3 +1,4 @@
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 # shellcheck shell=bash
 # Shared helpers for bench/*/run (sourced, not run).
 #

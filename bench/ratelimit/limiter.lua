@@ -1,3 +1,4 @@
+-- Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 -- bench/ratelimit/limiter.lua: the Lua peer of limit_redis in
 -- bench/ratelimit/run, written the way a Lua gateway limits with Redis:
 -- lua-nginx-module's cosockets, Debian's lua-nginx-redis client (the

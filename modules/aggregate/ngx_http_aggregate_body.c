@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: aggregate's bodies.  A part's answer is read as JSON, shaped
  * as its options say and kept for the answer (ngx_http_aggregate_read());
  * the answer is made of them (ngx_http_aggregate_send()).

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: aggregate's requests.  The content handler starts every part
  * that depends on no other as a subrequest at once; a part that uses a
  * value of an earlier one starts when that one is read.  Each part's body

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: aggregate, one JSON answer made of the JSON answers of several
  * subrequests sent in parallel.  This file holds the directives, their
  * configuration and the variables that carry a value from the answer of

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: a per-worker memory of verified tokens.
  *
  * Clients send the same token with every request until it expires, and

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: where auth_jwt gets its keys: JWKS files read once at
  * configuration time (auth_jwt_key_file) and JWKS fetched through a
  * subrequest (auth_jwt_key_request), and the signature check with them.
@@ -25,6 +27,13 @@
 /* a fetched set's pool: the set, its uri, the keys and their secrets */
 #define NGX_HTTP_AUTH_JWT_SET_POOL  2048
 
+/*
+ * A parse's own pool: the tokens of the document, 20 bytes per JSON value,
+ * and copies of members.  A usual set needs no more; the tokens of a large
+ * one are allocated apart, and freed with the pool as the parse returns.
+ */
+#define NGX_HTTP_AUTH_JWT_PARSE_POOL  4096
+
 
 static ngx_int_t ngx_http_auth_jwt_try(ngx_http_request_t *r,
     ngx_http_auth_jwt_loc_conf_t *alcf, ngx_http_auth_jwt_ctx_t *ctx,
@@ -46,6 +55,8 @@ static ngx_http_auth_jwt_set_t *ngx_http_auth_jwt_parse_fetched(
     size_t len);
 static void ngx_http_auth_jwt_keep_set(ngx_http_auth_jwt_keys_t *keys,
     ngx_http_auth_jwt_set_t *old, ngx_http_auth_jwt_set_t *set);
+static ngx_int_t ngx_http_auth_jwt_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_pool_t *pool, ngx_str_t *text);
 static ngx_http_auth_jwt_keys_t *ngx_http_auth_jwt_add_keys(ngx_conf_t *cf,
     ngx_http_auth_jwt_loc_conf_t *alcf);
 static void ngx_http_auth_jwt_free_jwks(void *data);
@@ -566,10 +577,11 @@ static ngx_http_auth_jwt_set_t *
 ngx_http_auth_jwt_parse_fetched(ngx_http_request_t *r,
     ngx_http_auth_jwt_ctx_t *ctx, u_char *data, size_t len)
 {
+    int                       rc;
     char                      err[128];
     mg_jwks_t                *jwks;
-    ngx_pool_t               *pool;
-    mg_allocator_t            a;
+    ngx_pool_t               *pool, *temp;
+    mg_allocator_t            a, scratch;
     ngx_pool_cleanup_t       *cln;
     ngx_http_auth_jwt_set_t  *set;
 
@@ -602,9 +614,25 @@ ngx_http_auth_jwt_parse_fetched(ngx_http_request_t *r,
         goto failed;
     }
 
-    ngx_http_meshgate_pool_allocator(&a, pool);
+    /*
+     * The set may be kept for as long as auth_jwt_key_cache says, and the
+     * tokens of its document take up to ten times the document: they come
+     * from a pool of the parse's own, which goes as soon as it returns.
+     */
 
-    if (mg_jwks_parse(jwks, data, len, &a, err, sizeof(err)) != 0) {
+    temp = ngx_create_pool(NGX_HTTP_AUTH_JWT_PARSE_POOL, r->connection->log);
+    if (temp == NULL) {
+        goto failed;
+    }
+
+    ngx_http_meshgate_pool_allocator(&a, pool);
+    ngx_http_meshgate_pool_allocator(&scratch, temp);
+
+    rc = mg_jwks_parse(jwks, data, len, &a, &scratch, err, sizeof(err));
+
+    ngx_destroy_pool(temp);
+
+    if (rc != 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "auth_jwt: key request \"%V\": %s", &ctx->uri, err);
         goto failed;
@@ -692,15 +720,12 @@ ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_auth_jwt_loc_conf_t *alcf = conf;
 
+    int                        rc;
     char                       err[128];
-    u_char                    *buf;
-    size_t                     size;
-    ssize_t                    n;
-    ngx_fd_t                   fd;
-    ngx_str_t                 *value, name;
+    ngx_str_t                 *value, name, text;
     mg_jwks_t                 *jwks;
-    ngx_file_info_t            fi;
-    mg_allocator_t             a;
+    ngx_pool_t                *temp;
+    mg_allocator_t             a, scratch;
     ngx_pool_cleanup_t        *cln;
     ngx_http_auth_jwt_keys_t  *keys;
 
@@ -711,81 +736,54 @@ ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "auth_jwt_key_file: " ngx_open_file_n
-                           " \"%s\" failed", name.data);
+    /*
+     * The text of the file and the tokens of its document, up to ten times
+     * the text, serve the parse only: they go as soon as it returns rather
+     * than stay as long as the configuration, in every worker.
+     */
+
+    temp = ngx_create_pool(NGX_HTTP_AUTH_JWT_PARSE_POOL, cf->log);
+    if (temp == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    buf = NULL;
-    size = 0;
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_fd_info_n " \"%s\" failed", name.data);
+    if (ngx_http_auth_jwt_read_file(cf, &name, temp, &text) != NGX_OK) {
         goto failed;
     }
-
-    size = ngx_file_size(&fi);
-
-    if (size > NGX_HTTP_AUTH_JWT_MAX_KEYS) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "key file \"%s\" is too large", name.data);
-        goto failed;
-    }
-
-    buf = ngx_pnalloc(cf->pool, size + 1);
-    if (buf == NULL) {
-        goto failed;
-    }
-
-    n = ngx_read_fd(fd, buf, size);
-
-    if (n == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_read_fd_n " \"%s\" failed", name.data);
-        goto failed;
-    }
-
-    if ((size_t) n != size) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "key file \"%s\" was read only partly",
-                           name.data);
-        goto failed;
-    }
-
-    ngx_close_file(fd);
-    fd = NGX_INVALID_FILE;
 
     keys = ngx_http_auth_jwt_add_keys(cf, alcf);
     if (keys == NULL) {
-        return NGX_CONF_ERROR;
+        goto failed;
     }
 
     keys->file = ngx_pcalloc(cf->pool, sizeof(ngx_http_auth_jwt_set_t));
     if (keys->file == NULL) {
-        return NGX_CONF_ERROR;
+        goto failed;
     }
 
     keys->file->generation = ++ngx_http_auth_jwt_generation;
 
     jwks = ngx_pcalloc(cf->pool, sizeof(mg_jwks_t));
     if (jwks == NULL) {
-        return NGX_CONF_ERROR;
+        goto failed;
     }
 
     keys->file->jwks = jwks;
 
     cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL) {
-        return NGX_CONF_ERROR;
+        goto failed;
     }
 
     ngx_http_meshgate_pool_allocator(&a, cf->pool);
+    ngx_http_meshgate_pool_allocator(&scratch, temp);
 
-    if (mg_jwks_parse(jwks, buf, size, &a, err, sizeof(err)) != 0) {
+    rc = mg_jwks_parse(jwks, text.data, text.len, &a, &scratch, err,
+                       sizeof(err));
+
+    ngx_destroy_pool(temp);
+
+    if (rc != 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid key file \"%s\": %s", name.data, err);
         return NGX_CONF_ERROR;
@@ -826,11 +824,79 @@ ngx_http_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 failed:
 
-    if (fd != NGX_INVALID_FILE) {
-        ngx_close_file(fd);
-    }
+    ngx_destroy_pool(temp);
 
     return NGX_CONF_ERROR;
+}
+
+
+/* the whole of file name, in pool */
+
+static ngx_int_t
+ngx_http_auth_jwt_read_file(ngx_conf_t *cf, ngx_str_t *name, ngx_pool_t *pool,
+    ngx_str_t *text)
+{
+    u_char           *buf;
+    size_t            size;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_int_t         rc;
+    ngx_file_info_t   fi;
+
+    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "auth_jwt_key_file: " ngx_open_file_n
+                           " \"%s\" failed", name->data);
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%s\" failed", name->data);
+        goto done;
+    }
+
+    size = ngx_file_size(&fi);
+
+    if (size > NGX_HTTP_AUTH_JWT_MAX_KEYS) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "key file \"%s\" is too large", name->data);
+        goto done;
+    }
+
+    buf = ngx_pnalloc(pool, size + 1);
+    if (buf == NULL) {
+        goto done;
+    }
+
+    n = ngx_read_fd(fd, buf, size);
+
+    if (n == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_read_fd_n " \"%s\" failed", name->data);
+        goto done;
+    }
+
+    if ((size_t) n != size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "key file \"%s\" was read only partly",
+                           name->data);
+        goto done;
+    }
+
+    text->data = buf;
+    text->len = size;
+
+    rc = NGX_OK;
+
+done:
+
+    ngx_close_file(fd);
+
+    return rc;
 }
 
 

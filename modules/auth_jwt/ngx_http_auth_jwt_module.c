@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: JWT authentication in the ACCESS phase, with the directives of
  * NGINX Plus's auth_jwt module.
  */
@@ -35,7 +37,6 @@ static ngx_http_auth_jwt_ctx_t *ngx_http_auth_jwt_create_ctx(
     ngx_http_request_t *r);
 static ngx_http_auth_jwt_ctx_t *ngx_http_auth_jwt_get_ctx(
     ngx_http_request_t *r);
-static void ngx_http_auth_jwt_cleanup(void *data);
 
 static void *ngx_http_auth_jwt_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_auth_jwt_create_loc_conf(ngx_conf_t *cf);
@@ -292,17 +293,6 @@ done:
                              &ngx_http_auth_jwt_results[result]);
 
     return rc;
-}
-
-
-ngx_uint_t
-ngx_http_auth_jwt_enabled(ngx_http_request_t *r)
-{
-    ngx_http_auth_jwt_loc_conf_t  *alcf;
-
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_auth_jwt_module);
-
-    return alcf->realm != NULL;
 }
 
 
@@ -607,65 +597,24 @@ ngx_http_auth_jwt_answer(ngx_http_request_t *r,
 }
 
 
+/*
+ * An internal redirect (error_page, try_files) clears module contexts;
+ * the base module finds the context again, so that the claims of the
+ * verified token stay available.
+ */
+
 static ngx_http_auth_jwt_ctx_t *
 ngx_http_auth_jwt_create_ctx(ngx_http_request_t *r)
 {
-    ngx_pool_cleanup_t       *cln;
-    ngx_http_auth_jwt_ctx_t  *ctx;
-
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_auth_jwt_ctx_t));
-    if (ctx == NULL) {
-        return NULL;
-    }
-
-    /*
-     * An internal redirect (error_page, try_files) clears module contexts;
-     * the cleanup handler marks where to find the context again, so that
-     * the claims of the verified token stay available.
-     */
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    cln->handler = ngx_http_auth_jwt_cleanup;
-    cln->data = ctx;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_auth_jwt_module);
-
-    return ctx;
+    return ngx_http_meshgate_create_ctx(r, &ngx_http_auth_jwt_module,
+                                        sizeof(ngx_http_auth_jwt_ctx_t));
 }
 
 
 static ngx_http_auth_jwt_ctx_t *
 ngx_http_auth_jwt_get_ctx(ngx_http_request_t *r)
 {
-    ngx_pool_cleanup_t       *cln;
-    ngx_http_auth_jwt_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_auth_jwt_module);
-
-    if (ctx || !(r->internal || r->filter_finalize)) {
-        return ctx;
-    }
-
-    for (cln = r->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler == ngx_http_auth_jwt_cleanup) {
-            ctx = cln->data;
-            ngx_http_set_ctx(r, ctx, ngx_http_auth_jwt_module);
-            break;
-        }
-    }
-
-    return ctx;
-}
-
-
-static void
-ngx_http_auth_jwt_cleanup(void *data)
-{
-    /* nothing to free: the handler only marks the context */
+    return ngx_http_meshgate_get_ctx(r, &ngx_http_auth_jwt_module);
 }
 
 
@@ -721,6 +670,15 @@ ngx_http_auth_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->realm == NGX_CONF_UNSET_PTR) {
         conf->realm = NULL;
+    }
+
+    /* modules that use $jwt_* in ACCESS (limit_redis keys) run after it */
+
+    if (ngx_http_meshgate_access_sets_variables(cf, &ngx_http_auth_jwt_module,
+                                                conf->realm != NULL)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (conf->keys == NULL) {

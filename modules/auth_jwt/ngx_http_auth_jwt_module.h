@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: JWT authentication, the parts of the module its files share.
  */
 
@@ -132,12 +134,6 @@ typedef struct {
     unsigned                      fit:1;    /* a key fits the token's alg */
 } ngx_http_auth_jwt_ctx_t;
 
-
-/*
- * Whether auth_jwt checks this request's token; modules that key on
- * claims (limit_redis) then run after it, in the ACCESS phase.
- */
-ngx_uint_t ngx_http_auth_jwt_enabled(ngx_http_request_t *r);
 
 /* the verified token of the main request, or NULL */
 mg_jwt_t *ngx_http_auth_jwt_claims(ngx_http_request_t *r);

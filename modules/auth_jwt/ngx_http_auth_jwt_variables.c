@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: the claims and header parameters of a verified token as
  * variables: $jwt_claim_<name>, $jwt_header_<name>, $jwt_payload, and the
  * variables of auth_jwt_claim_set and auth_jwt_header_set.

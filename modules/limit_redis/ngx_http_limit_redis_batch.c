@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: limit_redis's batches, the script calls that check requests
  * in Redis.
  *
@@ -91,6 +93,9 @@ struct ngx_http_limit_redis_command_s {
 
     ngx_http_limit_redis_bucket_t      *buckets;
     ngx_uint_t                          mask;
+
+    /* a request's part of the reply, decoded for mg_gcra_read_reply() */
+    mg_gcra_element_t                  *elements;
 };
 
 
@@ -134,6 +139,9 @@ static void ngx_http_limit_redis_batch_done(
     ngx_str_t *reason);
 static void ngx_http_limit_redis_resume(ngx_http_limit_redis_ctx_t *ctx,
     redisReply **element, ngx_uint_t q, ngx_uint_t m, ngx_str_t *reason);
+static ngx_int_t ngx_http_limit_redis_read_reply(
+    ngx_http_limit_redis_ctx_t *ctx, redisReply **element, ngx_uint_t q,
+    ngx_uint_t m, ngx_str_t *error);
 static void ngx_http_limit_redis_release(ngx_http_limit_redis_batch_t *batch);
 static void ngx_http_limit_redis_recovered(ngx_http_request_t *r,
     ngx_http_limit_redis_ctx_t *ctx);
@@ -666,8 +674,7 @@ ngx_http_limit_redis_resume(ngx_http_limit_redis_ctx_t *ctx,
                    "limit_redis reply, batch slot %ui", ctx->slot);
 
     if (element) {
-        rc = ngx_http_limit_redis_read_reply(element, ctx->n, q, m, ctx->zones,
-                                             &ctx->decision, &error);
+        rc = ngx_http_limit_redis_read_reply(ctx, element, q, m, &error);
 
         if (rc == NGX_OK) {
             ngx_http_limit_redis_recovered(r, ctx);
@@ -706,6 +713,63 @@ resume:
     /* r may be gone now, c is still safe to hand over */
 
     ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * The request's part of the reply, element[0] to element[ctx->n], goes to
+ * mg_gcra_read_reply(), which checks it and decides the request.  Returns
+ * NGX_DECLINED when Redis answered the run with an error, the error's text
+ * in *error.
+ */
+
+static ngx_int_t
+ngx_http_limit_redis_read_reply(ngx_http_limit_redis_ctx_t *ctx,
+    redisReply **element, ngx_uint_t q, ngx_uint_t m, ngx_str_t *error)
+{
+    ngx_uint_t          i;
+    redisReply         *e;
+    mg_gcra_element_t  *elements;
+
+    elements = ctx->conf->server->lmcf->command->elements;
+
+    for (i = 0; i <= ctx->n; i++) {
+        e = element[i];
+
+        if (e == NULL) {
+            elements[i].type = MG_GCRA_ELEMENT_OTHER;
+
+        } else if (e->type == REDIS_REPLY_INTEGER) {
+            elements[i].type = MG_GCRA_ELEMENT_INTEGER;
+            elements[i].integer = e->integer;
+
+        } else if (e->type == REDIS_REPLY_ERROR) {
+            elements[i].type = MG_GCRA_ELEMENT_ERROR;
+
+        } else {
+            elements[i].type = MG_GCRA_ELEMENT_OTHER;
+        }
+    }
+
+    switch (mg_gcra_read_reply(elements, ctx->n, q, m, ctx->zones,
+                               &ctx->decision))
+    {
+    case MG_GCRA_REPLY_OK:
+        return NGX_OK;
+
+    case MG_GCRA_REPLY_ERROR:
+        error->len = element[0]->len;
+        error->data = (u_char *) element[0]->str;
+        return NGX_DECLINED;
+
+    case MG_GCRA_REPLY_DISAGREES:
+        ngx_str_set(error, "reply disagrees with the limits");
+        return NGX_ERROR;
+
+    default: /* MG_GCRA_REPLY_UNEXPECTED */
+        ngx_str_set(error, "unexpected reply");
+        return NGX_ERROR;
+    }
 }
 
 
@@ -811,7 +875,8 @@ ngx_http_limit_redis_leave(ngx_http_limit_redis_ctx_t *ctx)
  * Room to put the largest batch's command together, each worker its own
  * copy.  A batch has at most BATCH_KEYS zone keys, or the zones of one
  * location that has more, n in all: at most n keys and n limits, and per
- * request its number of zones, then two indices per zone.
+ * request its number of zones, then two indices per zone.  And room for a
+ * request's part of the reply: a count and a backlog per zone.
  */
 
 ngx_int_t
@@ -868,6 +933,12 @@ ngx_http_limit_redis_init_batches(ngx_conf_t *cf,
     }
 
     command->mask = size - 1;
+
+    command->elements = ngx_palloc(cf->pool, (lmcf->max_zones + 1)
+                                             * sizeof(mg_gcra_element_t));
+    if (command->elements == NULL) {
+        return NGX_ERROR;
+    }
 
     lmcf->command = command;
 

@@ -1,25 +1,30 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: limit_redis's phase handlers, the verdict on each request, its
  * delay, its headers and $limit_redis_status.
  *
- * Phases.  A key may be built from auth_jwt's $jwt_* variables, which
- * exist only once auth_jwt has verified the token in the ACCESS phase.
- * So the module has a handler in PREACCESS, where it works as limit_req
- * does, and one in ACCESS, and exactly one of them works for a request:
- * the ACCESS one when auth_jwt checks the request, the PREACCESS one
- * otherwise.  Handlers of a phase run in the reverse order of their
+ * Phases.  A key may be built from variables that another module sets in
+ * the ACCESS phase, such as auth_jwt's $jwt_*, which exist only once the
+ * token is verified.  So the module has a handler in PREACCESS, where it
+ * works as limit_req does, and one in ACCESS, and exactly one of them
+ * works for a request: the ACCESS one where a module sets variables there
+ * (the base module tells which locations: conf->in_access), the PREACCESS
+ * one otherwise.  Handlers of a phase run in the reverse order of their
  * registration and modules register in the order "config" lists them:
  * limit_redis comes before auth_jwt there, so its ACCESS handler runs
- * right after auth_jwt's (ngx_http_limit_redis_init() checks the order).
- * A request auth_jwt refuses is never counted.  The ACCESS handler never
- * returns NGX_OK, which "satisfy any" would take for a granted access; and
- * as "satisfy any" skips the rest of the ACCESS phase once auth_jwt
- * grants access, a PRECONTENT handler limits such requests then.
+ * right after auth_jwt's (ngx_http_limit_redis_init() has the base module
+ * check the order).  A request auth_jwt refuses is never counted.  The
+ * ACCESS handler never returns NGX_OK, which "satisfy any" would take for
+ * a granted access; and as "satisfy any" skips the rest of the ACCESS
+ * phase once auth_jwt grants access, a PRECONTENT handler limits such
+ * requests then.
  *
  * Only main requests are limited, once: subrequests never are, and a
- * request keeps its verdict across internal redirects (the context lives
- * in a pool cleanup, where it survives the reset of module contexts).
+ * request keeps its verdict across internal redirects (the base module
+ * keeps the context in a pool cleanup, where it survives the reset of
+ * module contexts).
  *
  * A request is checked in a batch (ngx_http_limit_redis_batch.c): the
  * handler adds it and waits, the batch's reply runs the phases again, and
@@ -28,7 +33,6 @@
 
 
 #include "ngx_http_limit_redis_module.h"
-#include "../auth_jwt/ngx_http_auth_jwt_module.h"
 
 
 /* the contexts a worker keeps for new requests, at most */
@@ -52,8 +56,6 @@ static void ngx_http_limit_redis_delay(ngx_http_request_t *r);
 static ngx_http_limit_redis_ctx_t *ngx_http_limit_redis_new_ctx(
     ngx_http_request_t *r);
 static void ngx_http_limit_redis_cleanup(void *data);
-static ngx_http_limit_redis_ctx_t *ngx_http_limit_redis_get_ctx(
-    ngx_http_request_t *r);
 
 static ngx_int_t ngx_http_limit_redis_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -107,7 +109,7 @@ ngx_http_limit_redis_preaccess_handler(ngx_http_request_t *r)
 
     lrcf = ngx_http_get_module_loc_conf(r, ngx_http_limit_redis_module);
 
-    if (lrcf->limits.nelts == 0 || ngx_http_auth_jwt_enabled(r)) {
+    if (lrcf->limits.nelts == 0 || lrcf->in_access) {
         return NGX_DECLINED;
     }
 
@@ -118,7 +120,7 @@ ngx_http_limit_redis_preaccess_handler(ngx_http_request_t *r)
 }
 
 
-/* the ACCESS and PRECONTENT handler: only after auth_jwt */
+/* the ACCESS and PRECONTENT handler: only after the variables are set */
 
 ngx_int_t
 ngx_http_limit_redis_access_handler(ngx_http_request_t *r)
@@ -127,12 +129,12 @@ ngx_http_limit_redis_access_handler(ngx_http_request_t *r)
 
     lrcf = ngx_http_get_module_loc_conf(r, ngx_http_limit_redis_module);
 
-    if (lrcf->limits.nelts == 0 || !ngx_http_auth_jwt_enabled(r)) {
+    if (lrcf->limits.nelts == 0 || !lrcf->in_access) {
         return NGX_DECLINED;
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "limit_redis after auth_jwt, phase handler %ui",
+                   "limit_redis in access phase, phase handler %ui",
                    r->phase_handler);
 
     return ngx_http_limit_redis_handler(r);
@@ -149,7 +151,7 @@ ngx_http_limit_redis_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_limit_redis_get_ctx(r);
+    ctx = ngx_http_meshgate_get_ctx(r, &ngx_http_limit_redis_module);
 
     if (ctx == NULL) {
         lrcf = ngx_http_get_module_loc_conf(r, ngx_http_limit_redis_module);
@@ -193,8 +195,6 @@ ngx_http_limit_redis_start(ngx_http_request_t *r,
     ctx->status = 0;
     ctx->state = NGX_HTTP_LIMIT_REDIS_DONE;
     ctx->failed = 0;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_limit_redis_module);
 
     limit = lrcf->limits.elts;
 
@@ -366,7 +366,7 @@ ngx_http_limit_redis_decide(ngx_http_request_t *r,
 /*
  * RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers)
  * describe the most restrictive zone, Retry-After comes with rejections;
- * the exact formulas are in the README (limit_redis, Headers).
+ * the exact formulas are in docs/limit_redis.md (Headers).
  */
 
 /*
@@ -550,25 +550,20 @@ ngx_http_limit_redis_delay(ngx_http_request_t *r)
 
 
 /*
- * A request's context outlives internal redirects in a pool cleanup, and
- * comes from the worker's free list: a few hundred bytes more from the
- * request's pool would often make it take a block more from the heap.
+ * A request's context outlives internal redirects in a pool cleanup (the
+ * base module keeps it), and comes from the worker's free list: a few
+ * hundred bytes more from the request's pool would often make it take a
+ * block more from the heap.
  */
 
 static ngx_http_limit_redis_ctx_t *
 ngx_http_limit_redis_new_ctx(ngx_http_request_t *r)
 {
     u_char                            *p;
-    ngx_pool_cleanup_t                *cln;
     ngx_http_limit_redis_ctx_t        *ctx;
     ngx_http_limit_redis_main_conf_t  *lmcf;
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_limit_redis_module);
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
 
     ctx = lmcf->free;
 
@@ -583,8 +578,13 @@ ngx_http_limit_redis_new_ctx(ngx_http_request_t *r)
         }
     }
 
-    cln->handler = ngx_http_limit_redis_cleanup;
-    cln->data = ctx;
+    if (ngx_http_meshgate_keep_ctx(r, &ngx_http_limit_redis_module, ctx,
+                                   ngx_http_limit_redis_cleanup)
+        != NGX_OK)
+    {
+        ngx_free(ctx);
+        return NULL;
+    }
 
     /* the arrays, for the most zones a location has, all 8-aligned */
 
@@ -627,39 +627,13 @@ ngx_http_limit_redis_cleanup(void *data)
 }
 
 
-static ngx_http_limit_redis_ctx_t *
-ngx_http_limit_redis_get_ctx(ngx_http_request_t *r)
-{
-    ngx_pool_cleanup_t          *cln;
-    ngx_http_limit_redis_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_limit_redis_module);
-
-    if (ctx || !(r->internal || r->filter_finalize)) {
-        return ctx;
-    }
-
-    /* module contexts are reset by internal redirects, cleanups are not */
-
-    for (cln = r->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler == ngx_http_limit_redis_cleanup) {
-            ctx = cln->data;
-            ngx_http_set_ctx(r, ctx, ngx_http_limit_redis_module);
-            return ctx;
-        }
-    }
-
-    return NULL;
-}
-
-
 static ngx_int_t
 ngx_http_limit_redis_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     ngx_http_limit_redis_ctx_t  *ctx;
 
-    ctx = ngx_http_limit_redis_get_ctx(r->main);
+    ctx = ngx_http_meshgate_get_ctx(r->main, &ngx_http_limit_redis_module);
 
     if (ctx == NULL || ctx->status == 0) {
         v->not_found = 1;

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: limit_redis's local fallback ("limit_redis_fail local").
  *
  * While Redis does not answer, a zone is enforced per nginx instance: the

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: distributed rate limiting, limit_req's semantics with the
  * state in Redis (GCRA, see ngx_http_limit_redis_script.c): the
  * directives, their configuration, and the module's initialization.
@@ -12,7 +14,6 @@
 
 
 #include "ngx_http_limit_redis_module.h"
-#include "../auth_jwt/ngx_http_auth_jwt_module.h"
 
 
 static ngx_http_limit_redis_zone_t *ngx_http_limit_redis_find_zone(
@@ -374,6 +375,7 @@ ngx_http_limit_redis_create_conf(ngx_conf_t *cf)
      *     conf->limits.elts = NULL;
      *     conf->server = NULL;
      *     conf->delay_log_level = 0;
+     *     conf->in_access = 0;
      *     conf->file = NULL;
      *     conf->line = 0;
      */
@@ -420,6 +422,14 @@ ngx_http_limit_redis_merge_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->limits.nelts == 0) {
         return NGX_CONF_OK;
+    }
+
+    /* see "Phases" at the top of ngx_http_limit_redis_handler.c */
+
+    if (ngx_http_meshgate_access_uses_variables(cf, &conf->in_access)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (conf->server == NULL
@@ -788,10 +798,9 @@ ngx_http_limit_redis_init(ngx_conf_t *cf)
 
     /* see "Phases" at the top of ngx_http_limit_redis_handler.c */
 
-    if (ngx_http_limit_redis_module.index > ngx_http_auth_jwt_module.index) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "limit_redis must be listed before auth_jwt in the "
-                      "module's \"config\", so that it runs after it");
+    if (ngx_http_meshgate_access_runs_after(cf, &ngx_http_limit_redis_module)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

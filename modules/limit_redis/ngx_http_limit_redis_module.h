@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: distributed GCRA rate limiting in Redis, the parts of the
  * module its files share.
  *
@@ -7,7 +9,7 @@
  *   ngx_http_limit_redis_handler.c  phase handlers, verdicts, delays,
  *                                   headers, $limit_redis_status
  *   ngx_http_limit_redis_batch.c    batches of checks and their Redis I/O
- *   ngx_http_limit_redis_script.c   the Lua script and its reply
+ *   ngx_http_limit_redis_script.c   the Lua script
  *   ngx_http_limit_redis_local.c    limit_redis_fail local
  */
 
@@ -159,6 +161,13 @@ typedef struct {
     ngx_uint_t                          log_level;
     ngx_uint_t                          delay_log_level;
 
+    /*
+     * 1 where a module sets variables in the ACCESS phase (auth_jwt's
+     * $jwt_*): limit there, after it, instead of in PREACCESS.  Set by
+     * the base module once every module's configuration is merged.
+     */
+    ngx_flag_t                          in_access;
+
     /* where this level's first "limit_redis" is, for messages */
     u_char                             *file;
     ngx_uint_t                          line;
@@ -200,11 +209,6 @@ void ngx_http_limit_redis_failed(ngx_http_request_t *r,
 void ngx_http_limit_redis_leave(ngx_http_limit_redis_ctx_t *ctx);
 ngx_int_t ngx_http_limit_redis_init_batches(ngx_conf_t *cf,
     ngx_http_limit_redis_main_conf_t *lmcf);
-
-/* ngx_http_limit_redis_script.c */
-ngx_int_t ngx_http_limit_redis_read_reply(redisReply **element,
-    ngx_uint_t n, ngx_uint_t q, ngx_uint_t m, mg_gcra_zone_t *zones,
-    mg_gcra_decision_t *decision, ngx_str_t *error);
 
 /* ngx_http_limit_redis_local.c */
 ngx_int_t ngx_http_limit_redis_local_add(ngx_conf_t *cf,

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: helpers the suite's nginx modules share.
  */
 
@@ -83,6 +85,7 @@ typedef struct {
 typedef struct {
     ngx_http_meshgate_report_pt  report;     /* NULL: nobody collects */
     ngx_array_t                  exporters;  /* ngx_http_meshgate_exporter_t */
+    ngx_array_t                  setters;    /* ngx_module_t *, see below */
 } ngx_http_meshgate_main_conf_t;
 
 
@@ -96,6 +99,60 @@ ngx_int_t ngx_http_meshgate_add_exporter(ngx_conf_t *cf,
     ngx_http_meshgate_export_pt handler, void *data);
 /* the registered writers, for the module that serves the export */
 ngx_array_t *ngx_http_meshgate_exporters(ngx_http_request_t *r);
+
+/*
+ * Request variables set in the ACCESS phase (auth_jwt's $jwt_*), and the
+ * modules that use them there (limit_redis's keys), which must then run
+ * after the modules that set them.  Neither side names the other: both
+ * tell the base module, from their merge_loc_conf, which is called for
+ * every level and location, nested, "if" and "limit_except" ones too.
+ *
+ * ngx_http_meshgate_access_sets_variables(): whether m's ACCESS handler
+ * sets variables in this location.  A module calls it for every location,
+ * so that the first call adds m to the modules that set variables.
+ *
+ * ngx_http_meshgate_access_uses_variables(): *flag is 1 when a module sets
+ * variables in this location's ACCESS phase, 0 otherwise.  It is final
+ * once every module's configuration is merged (from postconfiguration
+ * on), whatever the order of the modules.
+ *
+ * ngx_http_meshgate_access_runs_after(), from postconfiguration: NGX_OK if
+ * the ACCESS handlers m registers there run after those of every module
+ * that sets variables, which is so when m comes before them in the
+ * module's "config" (handlers of a phase run in the reverse order of
+ * their registration); otherwise NGX_ERROR, with the reason logged.
+ */
+ngx_int_t ngx_http_meshgate_access_sets_variables(ngx_conf_t *cf,
+    ngx_module_t *m, ngx_uint_t on);
+ngx_int_t ngx_http_meshgate_access_uses_variables(ngx_conf_t *cf,
+    ngx_flag_t *flag);
+ngx_int_t ngx_http_meshgate_access_runs_after(ngx_conf_t *cf,
+    ngx_module_t *m);
+
+/*
+ * A module's context of a request that outlives internal redirects
+ * (error_page, try_files), which reset the contexts of all modules: it
+ * is kept in a cleanup of the request's pool as well, which they leave
+ * alone.
+ *
+ * ngx_http_meshgate_create_ctx(): a zeroed context of size bytes from the
+ * request's pool, set as m's context.
+ *
+ * ngx_http_meshgate_keep_ctx(): the same for a context the module
+ * allocated itself; handler (or NULL) is called with it when the
+ * request's pool is destroyed.
+ *
+ * ngx_http_meshgate_get_ctx(): m's context, found again after an internal
+ * redirect, or NULL.  A subrequest shares its main request's pool: one
+ * without a context of its own gets the one last kept by any request of
+ * that pool.  A module whose contexts belong to main requests only looks
+ * them up in r->main.
+ */
+void *ngx_http_meshgate_create_ctx(ngx_http_request_t *r, ngx_module_t *m,
+    size_t size);
+ngx_int_t ngx_http_meshgate_keep_ctx(ngx_http_request_t *r, ngx_module_t *m,
+    void *ctx, ngx_pool_cleanup_pt handler);
+void *ngx_http_meshgate_get_ctx(ngx_http_request_t *r, ngx_module_t *m);
 
 /* adds a module's variables, a table ended by ngx_http_null_variable */
 ngx_int_t ngx_http_meshgate_register_variables(ngx_conf_t *cf,

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: subrequest bodies kept in memory.
  *
  * nginx's own NGX_HTTP_SUBREQUEST_IN_MEMORY is bounded by the key

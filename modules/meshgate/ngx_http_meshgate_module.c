@@ -1,12 +1,16 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: the suite's base module.  It gives the shared object its name,
  * exposes $meshgate_version and keeps subrequest bodies in memory for the
  * other modules (ngx_http_meshgate_capture.c).  It also carries, per
  * configuration, the link between the modules that report outcomes and the
- * module that counts them, so that neither depends on the other being
- * configured.  The other modules of the
- * suite are independent nginx modules that live in the same object.
+ * module that counts them, and between the modules that set variables in
+ * the ACCESS phase and those that use them there, so that neither side
+ * depends on the other being configured, or includes its header.  The
+ * other modules of the suite are independent nginx modules that live in
+ * the same object.
  */
 
 
@@ -20,10 +24,34 @@
 #define NGX_HTTP_MESHGATE_VERSION  "0.1.0"
 
 
+typedef struct {
+    /* a module sets variables in this location's ACCESS phase */
+    ngx_uint_t                   access_variables;
+    /* the flags that tell it to modules that use them, ngx_flag_t * */
+    ngx_array_t                 *users;
+} ngx_http_meshgate_loc_conf_t;
+
+
+/* a context kept in a pool cleanup (ngx_http_meshgate_keep_ctx()) */
+
+typedef struct {
+    ngx_module_t                *module;
+    void                        *ctx;
+    ngx_pool_cleanup_pt          handler;
+} ngx_http_meshgate_kept_ctx_t;
+
+
+/* the offset of a context in the cleanup data of create_ctx() */
+#define NGX_HTTP_MESHGATE_KEPT_CTX_SIZE                                       \
+    ngx_align(sizeof(ngx_http_meshgate_kept_ctx_t), NGX_ALIGNMENT)
+
+
 static ngx_int_t ngx_http_meshgate_version_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_meshgate_add_variables(ngx_conf_t *cf);
 static void *ngx_http_meshgate_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_meshgate_create_loc_conf(ngx_conf_t *cf);
+static void ngx_http_meshgate_ctx_cleanup(void *data);
 static void *ngx_http_meshgate_palloc(void *data, size_t size);
 
 
@@ -37,7 +65,7 @@ static ngx_http_module_t  ngx_http_meshgate_module_ctx = {
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
 
-    NULL,                                  /* create location configuration */
+    ngx_http_meshgate_create_loc_conf,     /* create location configuration */
     NULL                                   /* merge location configuration */
 };
 
@@ -156,7 +184,255 @@ ngx_http_meshgate_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    if (ngx_array_init(&mmcf->setters, cf->pool, 1, sizeof(ngx_module_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     return mmcf;
+}
+
+
+static void *
+ngx_http_meshgate_create_loc_conf(ngx_conf_t *cf)
+{
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->access_variables = 0;
+     *     conf->users = NULL;
+     */
+
+    return ngx_pcalloc(cf->pool, sizeof(ngx_http_meshgate_loc_conf_t));
+}
+
+
+/*
+ * nginx merges all locations for one module, then all for the next, in the
+ * order of the modules, and a module that uses the variables comes before
+ * those that set them: its flags are usually given before anyone knows
+ * their value, and set here.
+ */
+
+ngx_int_t
+ngx_http_meshgate_access_sets_variables(ngx_conf_t *cf, ngx_module_t *m,
+    ngx_uint_t on)
+{
+    ngx_uint_t                      i;
+    ngx_flag_t                    **flag;
+    ngx_module_t                  **setter;
+    ngx_http_meshgate_loc_conf_t   *mlcf;
+    ngx_http_meshgate_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_meshgate_module);
+
+    setter = mmcf->setters.elts;
+
+    for (i = 0; i < mmcf->setters.nelts; i++) {
+        if (setter[i] == m) {
+            break;
+        }
+    }
+
+    if (i == mmcf->setters.nelts) {
+        setter = ngx_array_push(&mmcf->setters);
+        if (setter == NULL) {
+            return NGX_ERROR;
+        }
+
+        *setter = m;
+    }
+
+    if (!on) {
+        return NGX_OK;
+    }
+
+    mlcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_meshgate_module);
+
+    mlcf->access_variables = 1;
+
+    if (mlcf->users) {
+        flag = mlcf->users->elts;
+
+        for (i = 0; i < mlcf->users->nelts; i++) {
+            *flag[i] = 1;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_meshgate_access_uses_variables(ngx_conf_t *cf, ngx_flag_t *flag)
+{
+    ngx_flag_t                    **user;
+    ngx_http_meshgate_loc_conf_t   *mlcf;
+
+    mlcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_meshgate_module);
+
+    if (mlcf->users == NULL) {
+        mlcf->users = ngx_array_create(cf->pool, 1, sizeof(ngx_flag_t *));
+        if (mlcf->users == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    user = ngx_array_push(mlcf->users);
+    if (user == NULL) {
+        return NGX_ERROR;
+    }
+
+    *user = flag;
+    *flag = mlcf->access_variables;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_meshgate_access_runs_after(ngx_conf_t *cf, ngx_module_t *m)
+{
+    ngx_uint_t                      i, j;
+    ngx_module_t                  **setter, *module;
+    ngx_http_meshgate_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_meshgate_module);
+
+    setter = mmcf->setters.elts;
+
+    /*
+     * Modules register their phase handlers in the order of the cycle's
+     * modules, which for dynamic modules is not always that of their
+     * indexes: m must come before every module that sets variables.
+     */
+
+    for (i = 0; cf->cycle->modules[i]; i++) {
+        module = cf->cycle->modules[i];
+
+        if (module == m) {
+            return NGX_OK;
+        }
+
+        for (j = 0; j < mmcf->setters.nelts; j++) {
+            if (setter[j] == module) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "%s must be listed before %s in the module's "
+                              "\"config\", so that its ACCESS handler runs "
+                              "after that one, which sets variables",
+                              m->name, module->name);
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+void *
+ngx_http_meshgate_create_ctx(ngx_http_request_t *r, ngx_module_t *m,
+    size_t size)
+{
+    void                          *ctx;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_meshgate_kept_ctx_t  *kept;
+
+    /* one allocation: the cleanup's data, then the context */
+
+    cln = ngx_pool_cleanup_add(r->pool,
+                               NGX_HTTP_MESHGATE_KEPT_CTX_SIZE + size);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    kept = cln->data;
+    ctx = (u_char *) kept + NGX_HTTP_MESHGATE_KEPT_CTX_SIZE;
+
+    ngx_memzero(ctx, size);
+
+    kept->module = m;
+    kept->ctx = ctx;
+    kept->handler = NULL;
+
+    cln->handler = ngx_http_meshgate_ctx_cleanup;
+
+    r->ctx[m->ctx_index] = ctx;
+
+    return ctx;
+}
+
+
+ngx_int_t
+ngx_http_meshgate_keep_ctx(ngx_http_request_t *r, ngx_module_t *m,
+    void *ctx, ngx_pool_cleanup_pt handler)
+{
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_meshgate_kept_ctx_t  *kept;
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_meshgate_kept_ctx_t));
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    kept = cln->data;
+
+    kept->module = m;
+    kept->ctx = ctx;
+    kept->handler = handler;
+
+    cln->handler = ngx_http_meshgate_ctx_cleanup;
+
+    r->ctx[m->ctx_index] = ctx;
+
+    return NGX_OK;
+}
+
+
+void *
+ngx_http_meshgate_get_ctx(ngx_http_request_t *r, ngx_module_t *m)
+{
+    void                          *ctx;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_meshgate_kept_ctx_t  *kept;
+
+    ctx = r->ctx[m->ctx_index];
+
+    /* only internal redirects and filter finalization reset contexts */
+
+    if (ctx || !(r->internal || r->filter_finalize)) {
+        return ctx;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+
+        if (cln->handler != ngx_http_meshgate_ctx_cleanup) {
+            continue;
+        }
+
+        kept = cln->data;
+
+        if (kept->module == m) {
+            r->ctx[m->ctx_index] = kept->ctx;
+            return kept->ctx;
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_meshgate_ctx_cleanup(void *data)
+{
+    ngx_http_meshgate_kept_ctx_t  *kept = data;
+
+    /* the cleanup marks the context; only the module's own frees it */
+
+    if (kept->handler) {
+        kept->handler(kept->ctx);
+    }
 }
 
 

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: counting.  A main request is counted in the LOG phase, in the
  * location it ends in: requests, duration, bytes and its upstream attempts.
  * A subrequest's upstream attempts are counted when the main request's

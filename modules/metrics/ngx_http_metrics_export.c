@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: metrics_export, the Prometheus text exposition (0.0.4) of a
  * metrics zone, then nginx's connection figures, the zone's own state and
  * what the suite's other modules write (ngx_http_meshgate_add_exporter).

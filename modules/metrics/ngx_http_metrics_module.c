@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: Prometheus metrics kept in a shared memory zone by every
  * worker, served in the text exposition format.
  */

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: Prometheus metrics, the parts of the module its files share.
  *
  *   ngx_http_metrics_module.c   directives, configuration, init

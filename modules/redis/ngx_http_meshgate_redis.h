@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: the shared, non-blocking Redis client.
  *
  * Every module that talks to Redis goes through this interface.  A server

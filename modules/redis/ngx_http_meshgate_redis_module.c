@@ -1,8 +1,11 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: the "redis_server" directive and the registry of servers and
  * scripts that other modules reach through ngx_http_meshgate_redis.h.  The
- * connections themselves live in ngx_http_meshgate_redis_connection.c.
+ * connections and their commands live in the other files of this folder
+ * (see ngx_http_meshgate_redis_internal.h).
  */
 
 

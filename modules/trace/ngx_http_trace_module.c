@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: W3C Trace Context (Level 1) for every request.
  *
  * A request continues the trace of a valid incoming traceparent or starts
@@ -36,7 +38,6 @@ static ngx_int_t ngx_http_trace_new_id(ngx_http_request_t *r, u_char *id,
     size_t n);
 static ngx_int_t ngx_http_trace_random(ngx_http_request_t *r, u_char *dst,
     size_t n);
-static void ngx_http_trace_cleanup(void *data);
 static void *ngx_http_trace_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_trace_create_srv_conf(ngx_conf_t *cf);
 static char *ngx_http_trace_merge_srv_conf(ngx_conf_t *cf, void *parent,
@@ -168,54 +169,36 @@ ngx_http_trace_variable(ngx_http_request_t *r,
 ngx_http_trace_ctx_t *
 ngx_http_trace_get_ctx(ngx_http_request_t *r, ngx_uint_t create)
 {
-    ngx_pool_cleanup_t    *cln;
-    ngx_http_trace_ctx_t  *ctx;
+    ngx_http_trace_ctx_t  *ctx, trace;
 
     /* subrequests are part of their main request's hop */
 
     r = r->main;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_trace_module);
+    /*
+     * An internal redirect (error_page, try_files) clears module contexts,
+     * but the trace must not change: the base module finds it again.
+     */
 
-    if (ctx) {
+    ctx = ngx_http_meshgate_get_ctx(r, &ngx_http_trace_module);
+
+    if (ctx || !create) {
         return ctx;
     }
 
-    /*
-     * An internal redirect (error_page, try_files) clears module contexts,
-     * but the trace must not change: the cleanup handler marks where the
-     * context is.
-     */
+    /* made aside: a half-made context must never be found */
 
-    if (r->internal || r->filter_finalize) {
-        for (cln = r->pool->cleanup; cln; cln = cln->next) {
-            if (cln->handler == ngx_http_trace_cleanup) {
-                ctx = cln->data;
-                ngx_http_set_ctx(r, ctx, ngx_http_trace_module);
-                return ctx;
-            }
-        }
-    }
-
-    if (!create) {
+    if (ngx_http_trace_start(r, &trace) != NGX_OK) {
         return NULL;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_trace_ctx_t));
-    if (cln == NULL) {
+    ctx = ngx_http_meshgate_create_ctx(r, &ngx_http_trace_module,
+                                       sizeof(ngx_http_trace_ctx_t));
+    if (ctx == NULL) {
         return NULL;
     }
 
-    ctx = cln->data;
-
-    if (ngx_http_trace_start(r, ctx) != NGX_OK) {
-        /* no handler: the half-made context is never found */
-        return NULL;
-    }
-
-    cln->handler = ngx_http_trace_cleanup;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_trace_module);
+    *ctx = trace;
 
     return ctx;
 }
@@ -427,13 +410,6 @@ ngx_http_trace_random(ngx_http_request_t *r, u_char *dst, size_t n)
     tmcf->pos += n;
 
     return NGX_OK;
-}
-
-
-static void
-ngx_http_trace_cleanup(void *data)
-{
-    /* nothing to free: the handler only marks the context */
 }
 
 

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: W3C Trace Context, the parts of the module its files share.
  *
  *   ngx_http_trace_module.c     the trace of a request (ids, variables),

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: the trace headers an upstream receives: trace_propagate, and
  * trace_incoming off.
  *

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: the health checks' state as Prometheus metrics, written for
  * the metrics module's export location (ngx_http_meshgate_add_exporter()):
  *

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: `match` blocks, the tests a response to a health check must
  * pass, and their verdict on a response.
  *

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: active health checks of upstream groups, with NGINX Plus's
  * `health_check` and `match` directives: the directives, and how a check
  * finds its group.

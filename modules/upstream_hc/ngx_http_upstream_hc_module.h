@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: active health checks of upstream groups, NGINX Plus syntax
  * (`health_check`, `match`).  What the files of the module share.
  */

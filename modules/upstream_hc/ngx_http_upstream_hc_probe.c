@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: the health check probes, on the workers' event loops.
  *
  * Each worker has a timer, the tick, that leases the probes that are due

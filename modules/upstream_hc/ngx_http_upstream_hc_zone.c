@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: the health checks' shared state.
  *
  * One shared zone, "meshgate_health_checks", made by the module itself

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # Clients that go away mid-aggregation (run this file under ASan too):
 # parts waiting for an answer, streaming a body, waiting on another part,

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # aggregate basics, parts served by nginx itself: group and merge answers
 # (order, exact bytes, Content-Length), per-request variables ($arg_*,

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # Chaining: "aggregate orders /_orders?customer=$cid $cid=user.customer.id"
 # starts orders once user is read, with the value from user's answer.

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # aggregate's configuration: what nginx -t refuses, with a message naming
 # the directive and the problem (duplicate parts, bad fields= and path=,

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # Deadlines: aggregate_timeout answers at once with what has arrived, the
 # unfinished parts timed out (null, or 504 for a required one), and their

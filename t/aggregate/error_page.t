@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # A failed required part answers 502 (504 when it timed out) as any other
 # 502 of the location: with the location's error_page for that status

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # aggregate's failure policy against real services (a test service of its
 # own, proxied): each kind of part failure (a non-2xx status, invalid JSON,

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # What parts see of the client's request: its headers (Authorization,
 # cookies, custom ones), but not those that would get them less than a

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # What a 1 MB part costs the worker: its body, and 20 bytes for each value
 # in it only when the part must be read into tokens.  A part that goes

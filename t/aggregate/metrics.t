@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # aggregate's part outcomes in the metrics: each part of each answer is
 # counted once by its outcome (ok, status, invalid, too_large, skipped),

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # Parallelism, proved without timing: the test service answers none of a
 # group of requests until all of them have arrived, so an aggregation whose

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # What a value can do to a part's uri: nothing but be one path segment or
 # one query value.  A value of an earlier part ("$v=a.v") and an nginx

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # auth_jwt: every algorithm verifies its own tokens and rejects tokens made
 # with another key of the same type; keys are used only for algorithms that

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # auth_jwt basics: missing / valid / invalid tokens, WWW-Authenticate format,
 # realm escaping and variables, key files, kid rules, exp / nbf / leeway.

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # The per-worker memory of verified tokens: a remembered token is accepted
 # only by locations whose keys verified it, only while those keys are the

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # auth_jwt variables: $jwt_claim_<name>, $jwt_header_<name>, $jwt_payload,
 # auth_jwt_claim_set / auth_jwt_header_set, and that nothing from an

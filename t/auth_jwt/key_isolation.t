@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # Keys fetched by auth_jwt_key_request are never shared between requests
 # that would fetch them from different places: the key subrequest carries

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # auth_jwt_key_request / auth_jwt_key_cache: JWKS fetched with a subrequest,
 # per-worker caching, refresh on an unknown kid (at most once per 5 s),

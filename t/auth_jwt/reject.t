@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # auth_jwt: tokens that must be rejected with 401 error="invalid_token" (and
 # a logged reason), never 400 / 500 / a crash; each next to a control token

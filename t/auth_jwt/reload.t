@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # auth_jwt_key_file is read at configuration time: a changed key file takes
 # effect on reload, a broken one makes the reload fail and the running

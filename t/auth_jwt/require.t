@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # auth_jwt_require: values that are empty or "0" fail; error=401 (default,
 # with error="insufficient_scope") or error=403 (no challenge); several

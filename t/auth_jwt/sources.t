@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # auth_jwt: where the token comes from (token=$cookie_x, token=$arg_x) and
 # where the directive applies (http / server / location inheritance, "off",

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # Keys weaker than RFC 7518 allows: an HMAC key shorter than the hash
 # (32 bytes for HS256, 48 for HS384, 64 for HS512), an RSA key under 2048

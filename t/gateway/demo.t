@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 # scripts/demo start / status / stop, in a directory and on ports of its own
 # so that a demo the user is running is not disturbed.
 

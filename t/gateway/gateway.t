@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 # The example gateway (conf.d/gateway.conf + conf.d/backends.conf), run as
 # shipped except for its port numbers, with keys made for the test and a
 # real redis-server for its rate limits.

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 # The example ingress (conf.d/ingress.conf + conf.d/ingress-backends.conf),
 # run as shipped except for its port numbers, with a certificate and keys
 # made for the test and a real redis-server: HTTPS with host routing, JWT on

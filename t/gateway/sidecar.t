@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 # The example sidecar (conf.d/sidecar.conf + conf.d/sidecar-backends.conf),
 # run as shipped except for its port numbers: inbound traffic to the app
 # with its trace continued, outbound calls routed by Host over

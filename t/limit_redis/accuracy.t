@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # Accuracy of the joint limit: two nginx instances with two workers each,
 # one Redis, rate=20r/s burst=5 nodelay, a fixed offered load of 200 r/s

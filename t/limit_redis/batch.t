@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # limit_redis batches: the requests that reach the limiter during one pass
 # of a worker's event loop go to Redis as one script call, and each keeps

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # Two nginx instances with two workers each, sharing one Redis, enforce one
 # joint limit: with rate=1r/m burst=4 nodelay exactly 5 requests are

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # limit_redis: burst, nodelay and delay=.  Delayed requests are measurably
 # delayed (lower bounds only, generous), requests that must not be delayed

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # limit_redis when Redis answers, but not as expected: error replies (a key
 # of the wrong type, out of memory) follow the fail mode, are logged as

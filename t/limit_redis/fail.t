@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # limit_redis with Redis stopped: fail open (200, ERROR), closed
 # (limit_redis_status, ERROR), local (per-instance limiting in shared memory:

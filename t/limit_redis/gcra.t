@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # limit_redis: allow / reject sequences against exact GCRA arithmetic, the
 # headers' exact values, the Redis key (name, value = tat in microseconds of

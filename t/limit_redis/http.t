@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # limit_redis and HTTP connections: keep-alive and pipelined requests (each
 # one counted, answered in order, also while the previous one waits for

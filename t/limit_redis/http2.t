@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # limit_redis over HTTP/2 (TLS + ALPN, by curl; curl 7.88's parallel
 # transfers over h2c prior knowledge fail in its framing layer): multiplexed

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # limit_redis keyed by $jwt_claim_sub: with auth_jwt in the location,
 # limit_redis runs after auth_jwt (ACCESS phase), so the key is the verified

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # limit_redis keys: $binary_remote_addr (binary-safe, per client address),
 # arbitrary bytes, a constant key (one global limit), an empty key (never

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # The local fallback (limit_redis_fail local) in detail: the same algorithm
 # as Redis's (exact headers), several zones (a rejection charges no zone),

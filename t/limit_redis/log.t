@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # $limit_redis_status in the access log: PASSED, DELAYED, REJECTED, ERROR
 # (fail open and closed), LOCAL_PASSED, LOCAL_DELAYED, LOCAL_REJECTED,

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # limit_redis with a Redis that stops answering (CLIENT PAUSE): commands hit
 # redis_server's timeout=, responses come within timeout + a margin with the

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # Where limit_redis runs: PREACCESS without auth_jwt (before allow/deny);
 # right after auth_jwt when auth_jwt is on (still before allow/deny); with

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # Reload (HUP) and graceful quit with Redis connected, with requests in
 # flight (delayed, or waiting on a paused Redis), and with Redis down: no

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # limit_redis and Redis restarts: nginx started while Redis is not running
 # fails open; Redis started (and later restarted) on the same port is used

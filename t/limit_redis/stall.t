@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # A Redis that stops answering (CLIENT PAUSE) costs one timeout, not one
 # per request: under paced load, the first command that times out makes

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # limit_redis_status, limit_redis_dry_run, limit_redis_log_level, and
 # what a rejected request looks like behind error_page (headers survive; the

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # limit_redis: several zones in one location (all checked in one script
 # call; a request rejected by one zone charges no zone), the headers of the

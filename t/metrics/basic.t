@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # metrics and metrics_export: a known sequence of requests, counted by two
 # workers in one zone, and the exposition checked value by value and with

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # Outcomes the other modules report: auth_jwt results by route (ok,
 # missing, invalid, forbidden, error) and limit_redis verdicts by zone

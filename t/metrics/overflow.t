@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # A full metrics zone: series that do not fit are counted in one overflow
 # series per family, every label "__overflow__", so that each family's

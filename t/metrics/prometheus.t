@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # A real Prometheus server (Debian's prometheus package) scrapes the export
 # location: the scrape succeeds (up is 1), and the counters it stored,

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # Reloads keep the counters: the zone's shared memory is taken over by the
 # new configuration when its name and size stay.  New buckets start the

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # Upstream metrics: attempts by upstream group, peer and code, their time,
 # failures (refused connections, timeouts) against answers that are merely

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # Label values and cardinality: routes from variables are escaped (\, ",
 # newline), invalid UTF-8 is replaced, long values are cut; a zone that

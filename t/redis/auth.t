@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # redis_server password= and db=: the client authenticates and selects the
 # database before anything else, so the limit_redis keys land in that

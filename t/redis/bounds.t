@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # Replies that claim more than their command can receive cost no memory.
 # A fake Redis answers limit_redis's script call (one request, one zone:

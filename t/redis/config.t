@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # redis_server configuration: what `nginx -t` accepts, and what it refuses
 # with a clear message naming the directive (or pointing at its line).

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # The Redis client against servers that misbehave, played by a small fake
 # Redis in a child process: one that never answers (the handshake and the

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # The shared Redis client's script handling: one EVALSHA per request (what
 # INFO commandstats counts for nginx's commands), and NOSCRIPT recovery:

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # The client's per-connection ring of encoded commands (256k): commands of
 # many sizes make it wrap around again and again; keys must arrive in Redis

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # The password of redis_server never reaches a log: not in configuration
 # errors (a bad parameter next to it, the password given twice, a

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # trace_propagate and trace_incoming configuration: what `nginx -t`
 # accepts and what it refuses, with a message naming the directive; the

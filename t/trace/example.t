@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 # Tracing in the example gateway (conf.d/gateway.conf + conf.d/backends.conf,
 # run as shipped except for its port numbers): the sample services receive
 # the gateway's traceparent, and the JSON access log has the ids.

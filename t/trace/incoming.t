@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 # trace_incoming: a server with "off" starts a new trace for every request
 # and removes the client's traceparent and tracestate before any module
 # sees them; a server with "on" (the default) continues the client's

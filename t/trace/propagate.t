@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 # trace_propagate: what upstreams receive, checked at the backends: an
 # nginx server that echoes the headers it got, and a small Perl server
 # that answers with the raw header block (to count repeated headers).

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 # $trace_id, $span_id, $parent_span_id and $traceparent without any
 # directive: a valid incoming traceparent is continued, every invalid form
 # of it starts a new trace, a missing one too; subrequests and internal

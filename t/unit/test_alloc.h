@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate unit tests: an allocator for the nginx-free parsers that keeps
  * every block until test_free_all(), the way a request pool does, and
  * that fails on demand (test_fail_alloc) to test what a parser does when

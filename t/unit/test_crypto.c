@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: unit tests of mg_jwk.c and mg_jws.c, a TAP producer.
  *
  * usage: test_crypto DIR
@@ -19,6 +21,12 @@
  *
  * Besides, a few fixed cases need no generated keys.  Every test also
  * requires that OpenSSL's error queue is left empty.
+ *
+ * mg_jwks_parse() is given two allocators, as the module gives it the
+ * set's pool and a pool for the parse: the scratch one, and the document
+ * with it, is overwritten and freed as soon as the call returns, so that
+ * a key pointing into either shows as a wrong kid or secret, or as a
+ * use after free under a sanitizer.
  */
 
 
@@ -48,11 +56,32 @@ typedef struct t_block_s  t_block_t;
 
 struct t_block_s {
     t_block_t            *next;
+    size_t                size;
 };
 
 
+/* the blocks of an allocator, and how many bytes they hand out */
+typedef struct {
+    t_block_t            *blocks;
+    size_t                size;
+} t_pool_t;
+
+
+/* a document, and what mg_jwks_parse() makes of it */
+typedef struct {
+    const char           *name;
+    const char           *doc;
+    int                   rc;
+    size_t                nkeys;
+    const char           *text;     /* in err or skip_reason; NULL: none */
+} t_doc_t;
+
+
 static void *t_alloc(void *data, size_t size);
+static void t_release(t_pool_t *pool);
 static void t_free_all(void);
+static int t_jwks_parse(mg_jwks_t *jwks, const unsigned char *data,
+    size_t len, char *err);
 static void t_ok(int ok, const char *fmt, const char *name);
 static void t_diag(const char *fmt, ...);
 static char *t_read_file(const char *dir, const char *name, size_t *len);
@@ -61,14 +90,21 @@ static void t_verify(const char *dir, char *args);
 static void t_fits(const char *dir, char *args);
 static void t_jwks(const char *dir, char *args);
 static void t_fixed(void);
+static void t_json(void);
+static void t_escapes(void);
+static void t_scratch(void);
+static char *t_tiny_values(const char *head, const char *value, size_t n,
+    const char *tail, size_t *len);
 static int t_parse(const char *doc, mg_jwks_t *jwks, char *err);
 static char *t_word(char **p);
 
 
 static int             t_n;
 static int             t_failed;
-static t_block_t      *t_blocks;
-static mg_allocator_t  t_allocator = { t_alloc, NULL };
+static t_pool_t        t_set;       /* what a key set keeps */
+static t_pool_t        t_tmp;       /* scratch memory, and documents */
+static mg_allocator_t  t_allocator = { t_alloc, &t_set };
+static mg_allocator_t  t_scratch_allocator = { t_alloc, &t_tmp };
 
 
 int
@@ -121,6 +157,15 @@ main(int argc, char **argv)
     t_fixed();
     t_free_all();
 
+    t_json();
+    t_free_all();
+
+    t_escapes();
+    t_free_all();
+
+    t_scratch();
+    t_free_all();
+
     printf("1..%d\n", t_n);
 
     return t_failed ? 1 : 0;
@@ -130,6 +175,7 @@ main(int argc, char **argv)
 static void *
 t_alloc(void *data, size_t size)
 {
+    t_pool_t   *pool = data;
     t_block_t  *b;
 
     /* 16 bytes keep the payload aligned as malloc() aligns */
@@ -139,23 +185,58 @@ t_alloc(void *data, size_t size)
         return NULL;
     }
 
-    b->next = t_blocks;
-    t_blocks = b;
+    b->next = pool->blocks;
+    b->size = size;
+    pool->blocks = b;
+    pool->size += size;
 
     return (char *) b + 16;
+}
+
+
+/* frees the blocks, overwritten first: whatever still points there breaks */
+
+static void
+t_release(t_pool_t *pool)
+{
+    t_block_t  *b;
+
+    while (pool->blocks != NULL) {
+        b = pool->blocks;
+        pool->blocks = b->next;
+        memset((char *) b + 16, 0xa5, b->size);
+        free(b);
+    }
+
+    pool->size = 0;
 }
 
 
 static void
 t_free_all(void)
 {
-    t_block_t  *b;
+    t_release(&t_set);
+    t_release(&t_tmp);
+}
 
-    while (t_blocks != NULL) {
-        b = t_blocks;
-        t_blocks = b->next;
-        free(b);
-    }
+
+/*
+ * mg_jwks_parse() with the set's memory in t_set and scratch memory in
+ * t_tmp, which is released on return; data should be in t_tmp too.
+ */
+
+static int
+t_jwks_parse(mg_jwks_t *jwks, const unsigned char *data, size_t len,
+    char *err)
+{
+    int  rc;
+
+    rc = mg_jwks_parse(jwks, data, len, &t_allocator, &t_scratch_allocator,
+                       err, 256);
+
+    t_release(&t_tmp);
+
+    return rc;
 }
 
 
@@ -242,7 +323,7 @@ t_read_file(const char *dir, const char *name, size_t *len)
         return NULL;
     }
 
-    buf = t_alloc(NULL, T_FILE_MAX);
+    buf = t_alloc(&t_tmp, T_FILE_MAX);
     if (buf == NULL) {
         fclose(f);
         return NULL;
@@ -266,10 +347,7 @@ t_load_key(const char *dir, const char *file, mg_jwks_t *jwks)
         return -1;
     }
 
-    if (mg_jwks_parse(jwks, (unsigned char *) data, len, &t_allocator,
-                      err, sizeof(err))
-        != 0)
-    {
+    if (t_jwks_parse(jwks, (unsigned char *) data, len, err) != 0) {
         t_diag("%s: %s", file, err);
         return -1;
     }
@@ -322,7 +400,7 @@ t_verify(const char *dir, char *args)
         return;
     }
 
-    sig = t_alloc(NULL, mg_base64url_decoded_size(strlen(dot2 + 1)) + 1);
+    sig = t_alloc(&t_set, mg_base64url_decoded_size(strlen(dot2 + 1)) + 1);
 
     if (sig == NULL
         || mg_base64url_decode(sig, &sig_len, (unsigned char *) dot2 + 1,
@@ -431,8 +509,7 @@ t_jwks(const char *dir, char *args)
 
     err[0] = '\0';
 
-    rc = mg_jwks_parse(&jwks, (unsigned char *) data, len, &t_allocator,
-                       err, sizeof(err));
+    rc = t_jwks_parse(&jwks, (unsigned char *) data, len, err);
 
     ok = (rc == atoi(want_rc));
 
@@ -469,13 +546,26 @@ t_jwks(const char *dir, char *args)
 }
 
 
+/* doc is copied to scratch memory, which goes once it is parsed */
+
 static int
 t_parse(const char *doc, mg_jwks_t *jwks, char *err)
 {
-    err[0] = '\0';
+    size_t          len;
+    unsigned char  *p;
 
-    return mg_jwks_parse(jwks, (const unsigned char *) doc, strlen(doc),
-                         &t_allocator, err, 256);
+    err[0] = '\0';
+    len = strlen(doc);
+
+    p = t_alloc(&t_tmp, len + 1);
+    if (p == NULL) {
+        snprintf(err, 256, "t_parse: out of memory");
+        return -2;
+    }
+
+    memcpy(p, doc, len);
+
+    return t_jwks_parse(jwks, p, len, err);
 }
 
 
@@ -697,4 +787,366 @@ t_fixed(void)
             == MG_JWS_INVALID;
 
     t_ok(ok, "%s", "unknown alg and key without pkey are invalid");
+}
+
+
+/*
+ * What the document as a whole must be: strict JSON, no duplicate member
+ * names, nesting up to 32 deep, and none of the values parsers disagree
+ * about (a NUL character in a string, a number out of range).
+ */
+
+static void
+t_json(void)
+{
+    int         rc, ok;
+    size_t      i, n;
+    char       *doc, err[256];
+    mg_jwks_t   jwks;
+
+    static const t_doc_t  docs[] = {
+        { "\\u0000 in a member value",
+          "{\"kty\":\"oct\",\"k\":\"" T_K32 "\",\"x\":\"a\\u0000\"}",
+          -1, 0, "not a JWK or JWK Set: NUL character" },
+        { "\\u0000 in a member name",
+          "{\"kty\":\"oct\",\"k\":\"" T_K32 "\",\"\\u0000\":1}",
+          -1, 0, "NUL character" },
+        { "\\u0000 in the kid of a skipped key",
+          "{\"keys\":[{\"kty\":\"no\",\"kid\":\"\\u0000\"}]}",
+          -1, 0, "NUL character" },
+        { "escaped LF and a written-out \\\\u0000 are no NUL",
+          "{\"kty\":\"oct\",\"k\":\"" T_K32 "\",\"x\":\"\\\\u0000\\n\"}",
+          0, 1, NULL },
+        { "integers at the limits of int64_t",
+          "{\"kty\":\"oct\",\"k\":\"" T_K32 "\",\"x\":9223372036854775807,"
+          "\"y\":-9223372036854775808,\"z\":[0,-0,1.5e3]}",
+          0, 1, NULL },
+        { "integer above int64_t",
+          "{\"kty\":\"oct\",\"k\":\"" T_K32 "\",\"x\":9223372036854775808}",
+          -1, 0, "not a JWK or JWK Set: number out of range" },
+        { "integer below int64_t",
+          "{\"keys\":[],\"x\":-9223372036854775809}",
+          -1, 0, "number out of range" },
+        { "real as large as a double may be",
+          "{\"kty\":\"oct\",\"k\":\"" T_K32 "\",\"x\":1e308,\"y\":1e-400}",
+          0, 1, NULL },
+        { "real beyond a double",
+          "{\"kty\":\"oct\",\"k\":\"" T_K32 "\",\"x\":[-1e309]}",
+          -1, 0, "number out of range" },
+        { "duplicate member name written with an escape",
+          "{\"kty\":\"oct\",\"k\":\"" T_K32 "\",\"\\u006b\":\"x\"}",
+          -1, 0, "not a JWK or JWK Set: duplicate member name" },
+        { "duplicate member name in a member no key uses",
+          "{\"keys\":[{\"kty\":\"oct\",\"k\":\"" T_K32 "\","
+          "\"x\":{\"a\":1,\"a\":2}}]}",
+          -1, 0, "duplicate member name" },
+        { "invalid UTF-8",
+          "{\"kty\":\"oct\",\"k\":\"" T_K32 "\",\"kid\":\"\xc0\xaf\"}",
+          -1, 0, "not a JWK or JWK Set: invalid UTF-8" },
+        { "UTF-8 encoded surrogate",
+          "{\"kty\":\"oct\",\"k\":\"" T_K32 "\",\"kid\":\"\xed\xa0\x80\"}",
+          -1, 0, "invalid UTF-8" },
+        { "unpaired surrogate escape",
+          "{\"kty\":\"oct\",\"k\":\"" T_K32 "\",\"kid\":\"\\udc00\"}",
+          -1, 0, "not a JWK or JWK Set: invalid JSON" },
+        { "trailing data",
+          "{\"kty\":\"oct\",\"k\":\"" T_K32 "\"}x",
+          -1, 0, "not a JWK or JWK Set: trailing data" },
+        { "JSON white space around",
+          " \t\r\n{\"kty\":\"oct\",\"k\":\"" T_K32 "\"}\n",
+          0, 1, NULL },
+        { NULL, NULL, 0, 0, NULL }
+    };
+
+    for (i = 0; docs[i].name != NULL; i++) {
+        rc = t_parse(docs[i].doc, &jwks, err);
+
+        if (rc == 0) {
+            ok = docs[i].rc == 0 && jwks.nkeys == docs[i].nkeys;
+            mg_jwks_free(&jwks);
+
+        } else {
+            ok = docs[i].rc == -1 && strstr(err, docs[i].text) != NULL;
+            t_diag("%s", err);
+        }
+
+        t_ok(ok, "document: %s", docs[i].name);
+    }
+
+    /* nesting: 32 levels, then 33; a number of 255 characters, then 256 */
+
+    doc = malloc(1024);
+    if (doc == NULL) {
+        t_ok(0, "%s", "malloc");
+        return;
+    }
+
+    for (n = 32; n <= 33; n++) {
+        memcpy(doc, "{\"keys\":[],\"x\":", 15);
+        memset(doc + 15, '[', n - 1);
+        memset(doc + 15 + n - 1, ']', n - 1);
+        memcpy(doc + 15 + 2 * (n - 1), "}", 2);
+
+        rc = t_parse(doc, &jwks, err);
+
+        if (rc == 0) {
+            mg_jwks_free(&jwks);
+        }
+
+        t_diag("%zu levels: %s", n, rc == 0 ? "accepted" : err);
+
+        t_ok(n == 32 ? rc == 0
+                     : rc == -1 && strstr(err, "nesting too deep") != NULL,
+             "%s", n == 32 ? "nesting 32 levels deep"
+                           : "nesting 33 levels deep is refused");
+    }
+
+    for (n = 255; n <= 256; n++) {
+        memcpy(doc, "{\"keys\":[],\"x\":0.", 17);
+        memset(doc + 17, '0', n - 3);
+        memcpy(doc + 17 + n - 3, "1}", 3);
+
+        rc = t_parse(doc, &jwks, err);
+
+        if (rc == 0) {
+            mg_jwks_free(&jwks);
+        }
+
+        t_ok(n == 255 ? rc == 0
+                      : rc == -1 && strstr(err, "number out of range") != NULL,
+             "%s", n == 255 ? "number of 255 characters"
+                            : "number of 256 characters is refused");
+    }
+
+    free(doc);
+}
+
+
+/* members are compared and used unescaped, however they are written */
+
+static void
+t_escapes(void)
+{
+    int         rc, ok;
+    char        err[256];
+    mg_jwks_t   jwks;
+
+    /* T_K32 with its first character, 'M', escaped */
+
+    rc = t_parse("{\"kty\":\"\\u006fct\",\"alg\":\"HS\\u0032\\u00356\","
+                 "\"use\":\"s\\u0069g\",\"key_ops\":[\"\\u0076erify\"],"
+                 "\"kid\":\"\\u00e9\\ud83d\\ude00\\\"\\\\\\/\","
+                 "\"k\":\"\\u004dDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY\"}",
+                 &jwks, err);
+
+    ok = rc == 0 && jwks.nkeys == 1
+         && jwks.keys[0].kty == MG_JWK_OCT
+         && jwks.keys[0].alg == MG_JWT_HS256
+         && jwks.keys[0].secret.len == 32
+         && memcmp(jwks.keys[0].secret.data,
+                   "0123456789abcdef0123456789abcdef", 32) == 0
+         && jwks.keys[0].kid.len == 9
+         && memcmp(jwks.keys[0].kid.data, "\xc3\xa9\xf0\x9f\x98\x80\"\\/", 9)
+            == 0;
+
+    t_diag("%s", rc == 0 ? "parsed" : err);
+
+    if (rc == 0) {
+        mg_jwks_free(&jwks);
+    }
+
+    t_ok(ok, "%s", "escaped kty, alg, use, key_ops, kid and k");
+
+    /* a surrogate pair across the 32 characters a skip reason shows */
+
+    rc = t_parse("{\"keys\":[{\"kty\":\"no\",\"kid\":"
+                 "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\\ud83d\\ude00bbbb\"},"
+                 "{\"kty\":\"OKP\",\"crv\":\"X\\u00325519\",\"x\":\"AA\"}]}",
+                 &jwks, err);
+
+    ok = rc == 0 && jwks.nkeys == 0 && jwks.skipped == 2;
+
+    if (ok) {
+        t_diag("%s", jwks.skip_reason);
+
+        ok = strcmp(jwks.skip_reason, "key 1: \"crv\" X25519 is for key "
+                    "agreement, not signatures") == 0;
+    }
+
+    if (rc == 0) {
+        mg_jwks_free(&jwks);
+    }
+
+    t_ok(ok, "%s", "escaped crv named in the skip reason");
+
+    rc = t_parse("{\"keys\":[{\"kty\":\"no\",\"kid\":"
+                 "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\\ud83d\\ude00bbbb\"}]}",
+                 &jwks, err);
+
+    ok = rc == 0 && jwks.skipped == 1
+         && strcmp(jwks.skip_reason, "key 0 (kid \"aaaaaaaaaaaaaaaaaaaaaaaaa"
+                   "aaaaaa?...\"): unsupported \"kty\"") == 0;
+
+    t_diag("%s", rc == 0 ? jwks.skip_reason : err);
+
+    if (rc == 0) {
+        mg_jwks_free(&jwks);
+    }
+
+    t_ok(ok, "%s", "kid cut inside a surrogate pair in the skip reason");
+}
+
+
+/*
+ * What a parsed set keeps, against the scratch memory of the parse: the
+ * tokens of a document of tiny values take 20 bytes a value, the set
+ * must keep only its keys.
+ */
+
+static void
+t_scratch(void)
+{
+    int         rc, ok;
+    char       *doc, err[256];
+    size_t      i, n, len, tmp;
+    mg_jwks_t   jwks;
+
+    /* n values; the set keeps nkeys keys, each with kid "k1" */
+
+    static const struct {
+        const char  *name;
+        const char  *head;
+        const char  *value;
+        size_t       n;
+        const char  *tail;
+        int          rc;
+        size_t       nkeys;
+        size_t       skipped;
+        size_t       weak;
+    } docs[] = {
+        { "tiny values beside a key",
+          "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"k1\",\"k\":\"" T_K32 "\"}],"
+          "\"x\":[", "0", 100000, "]}", 0, 1, 0, 0 },
+        { "tiny elements of \"keys\" that are no keys",
+          "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"k1\",\"k\":\"" T_K32 "\"},",
+          "0", 100000, "]}", 0, 1, 100000, 0 },
+        { "weak keys with escaped kids",
+          "{\"keys\":[",
+          "{\"kty\":\"oct\",\"kid\":\"\\u006b\\u0031\",\"k\":\"" T_K32 "\","
+          "\"alg\":\"HS512\"}", 10000, "]}", 0, 0, 10000, 10000 },
+        { "tiny values, refused at the end",
+          "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"k1\",\"k\":\"" T_K32 "\"}],"
+          "\"x\":[", "0", 100000, "],\"y\":\"\\u0000\"}", -1, 0, 0, 0 },
+        { NULL, NULL, NULL, 0, NULL, 0, 0, 0, 0 }
+    };
+
+    /* a key kept costs the set its entry, its kid and its secret */
+
+    rc = t_parse("{\"kty\":\"oct\",\"kid\":\"\\u006b1\",\"k\":\"" T_K32 "\","
+                 "\"x\":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}", &jwks, err);
+
+    ok = rc == 0 && jwks.nkeys == 1
+         && t_set.size == sizeof(mg_jwk_t) + 2 + 32
+         && jwks.keys[0].kid.len == 2
+         && memcmp(jwks.keys[0].kid.data, "k1", 2) == 0
+         && jwks.keys[0].secret.len == 32
+         && memcmp(jwks.keys[0].secret.data,
+                   "0123456789abcdef0123456789abcdef", 32) == 0;
+
+    t_diag("the set keeps %zu bytes", t_set.size);
+
+    if (rc == 0) {
+        mg_jwks_free(&jwks);
+    }
+
+    t_ok(ok, "%s", "the set keeps its key, kid and secret, and no more");
+
+    t_free_all();
+
+    for (i = 0; docs[i].name != NULL; i++) {
+        n = docs[i].n;
+
+        doc = t_tiny_values(docs[i].head, docs[i].value, n, docs[i].tail,
+                            &len);
+        if (doc == NULL) {
+            t_ok(0, "%s (setup)", docs[i].name);
+            continue;
+        }
+
+        tmp = t_tmp.size;
+
+        rc = mg_jwks_parse(&jwks, (unsigned char *) doc, len, &t_allocator,
+                           &t_scratch_allocator, err, sizeof(err));
+
+        tmp = t_tmp.size - tmp;
+
+        t_release(&t_tmp);
+
+        t_diag("%s: %zu bytes, %zu values: %zu bytes of scratch, %zu kept",
+               docs[i].name, len, n, tmp, t_set.size);
+
+        if (rc == 0) {
+            ok = docs[i].rc == 0 && jwks.nkeys == docs[i].nkeys
+                 && jwks.skipped == docs[i].skipped
+                 && jwks.weak == docs[i].weak
+                 && (jwks.nkeys == 0
+                     || (jwks.keys[0].kid.len == 2
+                         && memcmp(jwks.keys[0].kid.data, "k1", 2) == 0));
+
+            mg_jwks_free(&jwks);
+
+        } else {
+            ok = docs[i].rc == -1;
+            t_diag("%s", err);
+        }
+
+        /* the tokens are scratch: the measure measures them */
+
+        ok = ok && tmp >= 20 * n
+             && t_set.size <= docs[i].nkeys * (sizeof(mg_jwk_t) + 2 + 32);
+
+        t_ok(ok, "%s: the set keeps none of the scratch", docs[i].name);
+
+        t_free_all();
+    }
+}
+
+
+/* head, n times value separated by commas, and tail, in t_tmp */
+
+static char *
+t_tiny_values(const char *head, const char *value, size_t n,
+    const char *tail, size_t *len)
+{
+    char    *doc, *p;
+    size_t   i, hlen, vlen, tlen;
+
+    hlen = strlen(head);
+    vlen = strlen(value);
+    tlen = strlen(tail);
+
+    *len = hlen + n * (vlen + 1) - 1 + tlen;
+
+    doc = t_alloc(&t_tmp, *len);
+    if (doc == NULL) {
+        return NULL;
+    }
+
+    p = doc;
+
+    memcpy(p, head, hlen);
+    p += hlen;
+
+    for (i = 0; i < n; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        memcpy(p, value, vlen);
+        p += vlen;
+    }
+
+    memcpy(p, tail, tlen);
+
+    return doc;
 }

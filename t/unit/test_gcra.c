@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: unit tests of mg_gcra.c, the GCRA arithmetic of limit_redis.
  * Prints TAP; t/03-gcra.t builds and runs it.
  */
@@ -68,6 +70,7 @@ request(test_store_t *stores, mg_gcra_zone_t *zones, size_t n, int64_t now,
 static void
 test_parse_rate(void)
 {
+    int      rc;
     size_t   i;
     int64_t  t;
 
@@ -98,9 +101,12 @@ test_parse_rate(void)
     for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         t = -1;
 
-        ok(mg_gcra_parse_rate((const unsigned char *) good[i].rate,
-                              strlen(good[i].rate), &t) == 0
-           && t == good[i].interval,
+        /* called first: the description shows what it set */
+
+        rc = mg_gcra_parse_rate((const unsigned char *) good[i].rate,
+                                strlen(good[i].rate), &t);
+
+        ok(rc == 0 && t == good[i].interval,
            "rate \"%s\" is an interval of %lld us (got %lld)", good[i].rate,
            (long long) good[i].interval, (long long) t);
     }
@@ -412,6 +418,294 @@ test_invalid(void)
 }
 
 
+/* a reply of integers: count, then the zones' backlogs */
+
+static void
+reply_set(mg_gcra_element_t *e, size_t n, const int64_t *values)
+{
+    size_t  i;
+
+    for (i = 0; i <= n; i++) {
+        e[i].type = MG_GCRA_ELEMENT_INTEGER;
+        e[i].integer = values[i];
+    }
+}
+
+
+static void
+test_reply(void)
+{
+    int                 rc;
+    size_t              q;
+    mg_gcra_zone_t      z[2];
+    mg_gcra_limit_t     a = { T_SEC, 2, MG_GCRA_NODELAY };
+    mg_gcra_limit_t     b = { T_SEC / 2, 0, MG_GCRA_NODELAY };
+    mg_gcra_element_t   e[3];
+    mg_gcra_decision_t  d;
+
+    static const int      outcomes[] = {
+        MG_GCRA_PASSED, MG_GCRA_PASSED, MG_GCRA_PASSED,
+        MG_GCRA_REJECTED, MG_GCRA_REJECTED
+    };
+    static const int64_t  run[] = { 3, 0 };
+    static const int64_t  two[] = { 1, 0, 0 };
+
+    z[0].limit = &a;
+    z[1].limit = &b;
+
+    /* 1r/s, burst=2: a run of 5 from an empty key charges 3 */
+
+    for (q = 0; q < 5; q++) {
+        reply_set(e, 1, run);
+        rc = mg_gcra_read_reply(e, 1, q, 5, z, &d);
+
+        ok(rc == MG_GCRA_REPLY_OK && d.outcome == outcomes[q]
+           && z[0].backlog == (int64_t) (q < 3 ? q : 3) * T_SEC,
+           "run of 5, count 3: request %zu sees backlog %zu s, %s",
+           q, q < 3 ? q : 3, q < 3 ? "passed" : "rejected");
+    }
+
+    /* from a backlog of 0.5 s, the same run charges 2 */
+
+    reply_set(e, 1, run);
+    e[0].integer = 2;
+    e[1].integer = T_SEC / 2;
+    ok(mg_gcra_read_reply(e, 1, 1, 5, z, &d) == MG_GCRA_REPLY_OK
+       && z[0].backlog == T_SEC + T_SEC / 2 && d.outcome == MG_GCRA_PASSED,
+       "the backlog before the run adds to the charged requests'");
+
+    reply_set(e, 1, run);
+    e[0].integer = 2;
+    e[1].integer = T_SEC / 2;
+    ok(mg_gcra_read_reply(e, 1, 2, 5, z, &d) == MG_GCRA_REPLY_OK
+       && z[0].backlog == 2 * T_SEC + T_SEC / 2
+       && d.outcome == MG_GCRA_REJECTED && d.retry == T_SEC / 2,
+       "and the first request not charged is rejected");
+
+    /* two zones: the second lets one through */
+
+    reply_set(e, 2, two);
+    ok(mg_gcra_read_reply(e, 2, 0, 2, z, &d) == MG_GCRA_REPLY_OK
+       && d.outcome == MG_GCRA_PASSED, "two zones, first request passed");
+
+    reply_set(e, 2, two);
+    ok(mg_gcra_read_reply(e, 2, 1, 2, z, &d) == MG_GCRA_REPLY_OK
+       && d.outcome == MG_GCRA_REJECTED && d.binding == 1
+       && z[0].backlog == T_SEC && z[1].backlog == T_SEC / 2
+       && d.retry == T_SEC / 2,
+       "two zones, second request rejected by the second zone");
+
+    /* verdicts other than the script's */
+
+    reply_set(e, 1, run);
+    e[0].integer = 1;
+    ok(mg_gcra_read_reply(e, 1, 1, 5, z, &d) == MG_GCRA_REPLY_DISAGREES,
+       "a count too small disagrees");
+
+    reply_set(e, 1, run);
+    e[0].integer = 5;
+    ok(mg_gcra_read_reply(e, 1, 3, 5, z, &d) == MG_GCRA_REPLY_DISAGREES,
+       "a count too large disagrees");
+
+    reply_set(e, 1, run);
+    e[1].integer = 3 * T_SEC;
+    ok(mg_gcra_read_reply(e, 1, 0, 5, z, &d) == MG_GCRA_REPLY_DISAGREES,
+       "a backlog that cannot have let the run through disagrees");
+
+    /* Redis's error */
+
+    reply_set(e, 1, run);
+    e[0].type = MG_GCRA_ELEMENT_ERROR;
+    ok(mg_gcra_read_reply(e, 1, 0, 5, z, &d) == MG_GCRA_REPLY_ERROR,
+       "an error as the count is Redis's error for the run");
+
+    reply_set(e, 1, run);
+    e[0].type = MG_GCRA_ELEMENT_ERROR;
+    e[1].type = MG_GCRA_ELEMENT_OTHER;
+    ok(mg_gcra_read_reply(e, 1, 0, 5, z, &d) == MG_GCRA_REPLY_ERROR,
+       "whatever follows it");
+
+    /* not the expected shape or values */
+
+    reply_set(e, 1, run);
+    e[1].type = MG_GCRA_ELEMENT_ERROR;
+    ok(mg_gcra_read_reply(e, 1, 0, 5, z, &d) == MG_GCRA_REPLY_UNEXPECTED,
+       "an error as a backlog is unexpected");
+
+    reply_set(e, 1, run);
+    e[0].type = MG_GCRA_ELEMENT_OTHER;
+    ok(mg_gcra_read_reply(e, 1, 0, 5, z, &d) == MG_GCRA_REPLY_UNEXPECTED,
+       "a count that is no integer is unexpected");
+
+    reply_set(e, 1, run);
+    e[1].type = MG_GCRA_ELEMENT_OTHER;
+    ok(mg_gcra_read_reply(e, 1, 0, 5, z, &d) == MG_GCRA_REPLY_UNEXPECTED,
+       "a backlog that is no integer is unexpected");
+
+    reply_set(e, 1, run);
+    e[0].integer = -1;
+    ok(mg_gcra_read_reply(e, 1, 0, 5, z, &d) == MG_GCRA_REPLY_UNEXPECTED,
+       "a negative count is unexpected");
+
+    reply_set(e, 1, run);
+    e[1].integer = -1;
+    ok(mg_gcra_read_reply(e, 1, 0, 5, z, &d) == MG_GCRA_REPLY_UNEXPECTED,
+       "a negative backlog is unexpected");
+
+    reply_set(e, 1, run);
+    e[1].integer = MG_GCRA_MAX_BACKLOG + 1;
+    ok(mg_gcra_read_reply(e, 1, 0, 5, z, &d) == MG_GCRA_REPLY_UNEXPECTED,
+       "a huge backlog is unexpected");
+
+    reply_set(e, 1, run);
+    e[0].integer = 6;
+    ok(mg_gcra_read_reply(e, 1, 0, 5, z, &d) == MG_GCRA_REPLY_UNEXPECTED,
+       "a count larger than the run is unexpected");
+
+    reply_set(e, 1, run);
+    e[1].integer = MG_GCRA_MAX_BACKLOG;
+    ok(mg_gcra_read_reply(e, 1, 3, 5, z, &d) == MG_GCRA_REPLY_UNEXPECTED,
+       "a backlog the run pushes over the largest is unexpected");
+
+    reply_set(e, 1, run);
+    e[0].integer = MG_GCRA_MAX_BACKLOG;
+    e[1].integer = MG_GCRA_MAX_BACKLOG;
+    ok(mg_gcra_read_reply(e, 1, (size_t) -1, (size_t) -1, z, &d)
+       == MG_GCRA_REPLY_UNEXPECTED,
+       "so is one of the largest count and backlog, without overflow");
+
+    reply_set(e, 0, run);
+    ok(mg_gcra_read_reply(e, 0, 0, 5, z, &d) == MG_GCRA_REPLY_UNEXPECTED,
+       "a reply for no zones is unexpected");
+
+    a.interval = 0;
+    reply_set(e, 1, run);
+    ok(mg_gcra_read_reply(e, 1, 1, 5, z, &d) == MG_GCRA_REPLY_UNEXPECTED,
+       "so is one for a limit out of bounds");
+}
+
+
+/* floor(a / b) for b > 0, as Lua's math.floor(a / b) */
+
+static int64_t
+floor_div(int64_t a, int64_t b)
+{
+    return (a >= 0) ? a / b : -((-a + b - 1) / b);
+}
+
+
+/*
+ * The script of ngx_http_limit_redis_script.c, for one run of m requests
+ * that arrive at the same instant: it charges the first c and answers
+ * {c, backlog...}.  Read back request by request, the reply must give
+ * every request the verdict, delay and retry it gets when the requests
+ * are decided one at a time, and leave the same tats.
+ */
+
+static void
+test_reply_script(void)
+{
+    int                 fail;
+    size_t              i, j, n, m, q, runs;
+    int64_t             now, c, room, backlog[3];
+    test_store_t        script[3], one[3];
+    mg_gcra_zone_t      z[3], zs[3];
+    mg_gcra_limit_t     l[3];
+    mg_gcra_element_t   e[4];
+    mg_gcra_decision_t  d, ds;
+
+    static const int64_t  intervals[] = {
+        1000, 100000, 333333, T_SEC, 60 * (int64_t) T_SEC
+    };
+
+    fail = 0;
+    runs = 0;
+    now = 1700000000 * (int64_t) T_SEC;
+
+    for (i = 0; i < 2000 && !fail; i++) {
+        n = 1 + test_random() % 3;
+
+        for (j = 0; j < n; j++) {
+            l[j].interval = intervals[test_random() % 5];
+            l[j].burst = test_random() % 6;
+            l[j].delay = (test_random() % 2) ? MG_GCRA_NODELAY
+                                             : (int64_t) (test_random() % 4);
+
+            script[j].tat = now + (int64_t) (test_random() % 8)
+                                  * l[j].interval
+                            - (int64_t) (test_random() % 3) * l[j].interval;
+            one[j] = script[j];
+
+            z[j].limit = &l[j];
+            zs[j].limit = &l[j];
+        }
+
+        m = 1 + test_random() % 8;
+
+        /* the script */
+
+        c = (int64_t) m;
+
+        for (j = 0; j < n; j++) {
+            backlog[j] = mg_gcra_backlog(script[j].tat, now);
+            room = floor_div(l[j].burst * l[j].interval - backlog[j],
+                             l[j].interval);
+
+            if (room + 1 < c) {
+                c = room + 1;
+            }
+        }
+
+        if (c < 0) {
+            c = 0;
+        }
+
+        if (c > 0) {
+            for (j = 0; j < n; j++) {
+                script[j].tat = now + backlog[j] + c * l[j].interval;
+            }
+        }
+
+        /* its reply, read for each request, and each decided alone */
+
+        for (q = 0; q < m && !fail; q++) {
+            e[0].type = MG_GCRA_ELEMENT_INTEGER;
+            e[0].integer = c;
+
+            for (j = 0; j < n; j++) {
+                e[j + 1].type = MG_GCRA_ELEMENT_INTEGER;
+                e[j + 1].integer = backlog[j];
+            }
+
+            if (mg_gcra_read_reply(e, n, q, m, z, &d) != MG_GCRA_REPLY_OK
+                || request(one, zs, n, now, &ds) != 0
+                || d.outcome != ds.outcome || d.delay != ds.delay
+                || d.retry != ds.retry || d.binding != ds.binding)
+            {
+                diag("run %zu, request %zu of %zu, %zu zones: %d / %d",
+                     i, q, m, n, d.outcome, ds.outcome);
+                fail = 1;
+            }
+        }
+
+        for (j = 0; j < n && !fail; j++) {
+            if (script[j].tat != one[j].tat) {
+                diag("run %zu, zone %zu: tat %lld, one at a time %lld", i, j,
+                     (long long) script[j].tat, (long long) one[j].tat);
+                fail = 1;
+            }
+        }
+
+        runs += (c > 0 && c < (int64_t) m);
+        now += (int64_t) (test_random() % 3) * T_SEC / 2;
+    }
+
+    ok(!fail && runs > 100, "a run decided at once by the script and read "
+       "back agrees with its requests decided one at a time (%zu runs cut "
+       "short)", runs);
+}
+
+
 /*
  * limit_req's own model (ngx_http_limit_req_lookup): an excess in
  * requests that drains at the rate, grows by one per request and is
@@ -565,6 +859,8 @@ main(void)
     test_single();
     test_multi();
     test_invalid();
+    test_reply();
+    test_reply_script();
     test_limit_req();
     test_bound();
 

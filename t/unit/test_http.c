@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: unit tests of the HTTP response reader (mg_http.c) that the
  * health checks use.  Prints TAP; t/04-http.t builds and runs it.  Every
  * response is read whole and then again byte by byte, the way a slow

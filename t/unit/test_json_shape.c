@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: unit tests of mg_json_shape.c, the reshaping of aggregate's
  * part bodies: paths, fields lists, the union of objects, scalar text.
  * Prints TAP; t/06-json-shape.t builds and runs it.

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: unit tests of the nginx-free parsers (base64url, JSON, JWT).
  * Prints TAP; t/00-parsers.t builds and runs it.
  */

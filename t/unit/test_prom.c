@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: unit tests of mg_prom.c, the Prometheus text format pieces of
  * the metrics module.  Prints TAP; t/07-prom.t builds and runs it.  UTF-8
  * is checked against a decoder written here from the definition (code

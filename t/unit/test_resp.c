@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: unit tests of the RESP command encoder and of the reply
  * framing reader (mg_resp.c).  Prints TAP; t/02-resp.t builds and runs
  * it.  What the encoder writes is read back with hiredis's reply reader,

@@ -1,5 +1,7 @@
 
 /*
+ * Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
+ *
  * meshgate: unit tests of the W3C traceparent parser and formatter
  * (mg_traceparent.c).  Prints TAP; t/05-traceparent.t builds and runs it.
  */

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # meshgate: hash, consistent hash, ip_hash, least_conn and random skip a
 # peer that a health check marks down, as round-robin does.  For each

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # meshgate: active health checks take a peer out when its health location
 # starts answering 500 and put it back when it recovers.  Two workers share

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # meshgate: health_check and match configuration, what `nginx -t` accepts
 # and what it refuses, with a message naming the directive.

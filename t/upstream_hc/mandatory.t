@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # meshgate: "mandatory" keeps a peer out until its first probe passes.
 # The probes of two one-peer groups go (port=) to a socket that accepts

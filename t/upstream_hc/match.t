@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # meshgate: `match` tests against real responses.  Each case is an upstream
 # group of one peer, checked with "mandatory" through a location of its

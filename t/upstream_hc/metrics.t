@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # meshgate: the health checks in the Prometheus metrics.  The peer's `up`
 # gauge goes 1 -> 0 -> 1 as its health location fails and recovers, with

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # meshgate: health state across reloads.  A peer that is down stays down
 # through a reload (no traffic to it from the new workers' first request

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # meshgate: how probes read what servers send.  A small server forked
 # here answers each health URI with a canned response, some well-formed in

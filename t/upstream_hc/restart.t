@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # meshgate: a backend that stops is taken out by its failed probes
 # (connection refused) and put back when it starts again.  The backend is

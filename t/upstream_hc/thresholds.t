@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 
 # meshgate: fails= and passes=.  A peer goes down after `fails`
 # consecutive failed probes, not before, and comes back after `passes`

@@ -1,3 +1,4 @@
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 package AggregateBackend;
 
 # A small HTTP/1.1 service for the aggregate tests, in a process of its own

@@ -1,3 +1,4 @@
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 package Meshgate::JWT;
 
 # Token minting for the tests, with libraries independent of meshgate:

@@ -1,3 +1,4 @@
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 package Meshgate::Prom;
 
 # Helpers for tests that read the Prometheus text exposition of

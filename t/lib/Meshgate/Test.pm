@@ -1,3 +1,4 @@
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 package Meshgate::Test;
 
 # Test harness for meshgate: runs a private nginx (and, when asked, a private

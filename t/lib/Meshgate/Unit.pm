@@ -1,3 +1,4 @@
+# Copyright (C) 2026 The meshgate authors (BSD-2-Clause, see LICENSE)
 package Meshgate::Unit;
 
 # Unit tests of the nginx-free C files: builds a program of t/unit/ with
