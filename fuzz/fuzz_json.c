@@ -257,6 +257,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (rc != 0) {
         fuzz_assert(rc == -1 && err != NULL && err[0] != '\0');
+
+        /* where it stopped is inside the text (or its end) */
+
+        fuzz_assert(js.error_pos <= size);
         goto done;
     }
 

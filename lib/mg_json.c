@@ -112,6 +112,7 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
     json->len = len;
     json->toks = NULL;
     json->ntoks = 0;
+    json->error_pos = 0;
 
     validate = (options & MG_JSON_VALIDATE) ? 1 : 0;
 
@@ -178,14 +179,14 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
 
     if (size / sizeof(mg_json_tok_t) != max_toks) {
         *err = "JSON text too long";
-        return -1;
+        goto failed;
     }
 
     if (max_toks && !validate) {
         json->toks = mg_alloc(a, size);
         if (json->toks == NULL) {
             *err = "out of memory";
-            return -1;
+            goto failed;
         }
 
         p.toks = json->toks;
@@ -196,7 +197,7 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
         p.stack = mg_alloc(a, max_depth * (sizeof(uint32_t) + 1));
         if (p.stack == NULL) {
             *err = "out of memory";
-            return -1;
+            goto failed;
         }
 
         p.types = (uint8_t *) (p.stack + max_depth);
@@ -216,7 +217,7 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
             }
 
             *err = "invalid JSON: unexpected end of input";
-            return -1;
+            goto failed;
         }
 
         c = buf[p.pos];
@@ -235,14 +236,14 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
         case mg_json_sw_key:
             if (c != '"') {
                 *err = "invalid JSON: expected member name";
-                return -1;
+                goto failed;
             }
 
             mg_json_tok(&p, p.stack[p.depth - 1])->size++;
 
             if (mg_json_scalar(&p, c) != 0) {
                 *err = p.err;
-                return -1;
+                goto failed;
             }
 
             state = mg_json_sw_colon;
@@ -251,7 +252,7 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
         case mg_json_sw_colon:
             if (c != ':') {
                 *err = "invalid JSON: expected \":\"";
-                return -1;
+                goto failed;
             }
 
             p.pos++;
@@ -279,7 +280,7 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
                     || mg_json_push(&p, type) != 0)
                 {
                     *err = p.err;
-                    return -1;
+                    goto failed;
                 }
 
                 p.pos++;
@@ -290,7 +291,7 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
 
             if (mg_json_scalar(&p, c) != 0) {
                 *err = p.err;
-                return -1;
+                goto failed;
             }
 
             state = mg_json_sw_after;
@@ -299,7 +300,7 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
         case mg_json_sw_after:
             if (p.depth == 0) {
                 *err = "trailing data after JSON value";
-                return -1;
+                goto failed;
             }
 
             top = p.stack[p.depth - 1];
@@ -319,14 +320,14 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
                         && mg_json_check_keys(&p, top) != 0)
                     {
                         *err = p.err;
-                        return -1;
+                        goto failed;
                     }
 
                     break;
                 }
 
                 *err = "invalid JSON: expected \",\" or \"}\"";
-                return -1;
+                goto failed;
             }
 
             if (c == ',') {
@@ -341,9 +342,15 @@ mg_json_parse(mg_json_t *json, const unsigned char *buf, size_t len,
             }
 
             *err = "invalid JSON: expected \",\" or \"]\"";
-            return -1;
+            goto failed;
         }
     }
+
+failed:
+
+    json->error_pos = p.pos;
+
+    return -1;
 }
 
 
@@ -579,14 +586,14 @@ mg_json_parse_string(mg_json_parser_t *p)
 
         if (c < 0x20) {
             p->err = "invalid JSON: control character in string";
-            return -1;
+            goto failed;
         }
 
         if (c >= 0x80) {
             n = mg_json_utf8_check(s, last);
             if (n == 0) {
                 p->err = "invalid UTF-8 in string";
-                return -1;
+                goto failed;
             }
 
             s += n;
@@ -626,19 +633,19 @@ mg_json_parse_string(mg_json_parser_t *p)
 
         default:
             p->err = "invalid JSON: bad escape in string";
-            return -1;
+            goto failed;
         }
 
         if (last - s < 6 || (cp = mg_json_hex4(s + 2)) < 0) {
             p->err = "invalid JSON: bad \\u escape in string";
-            return -1;
+            goto failed;
         }
 
         s += 6;
 
         if (cp >= 0xdc00 && cp <= 0xdfff) {
             p->err = "invalid JSON: unpaired surrogate in string";
-            return -1;
+            goto failed;
         }
 
         if (cp >= 0xd800 && cp <= 0xdbff) {
@@ -646,7 +653,7 @@ mg_json_parse_string(mg_json_parser_t *p)
                 || (lo = mg_json_hex4(s + 2)) < 0xdc00 || lo > 0xdfff)
             {
                 p->err = "invalid JSON: unpaired surrogate in string";
-                return -1;
+                goto failed;
             }
 
             s += 6;
@@ -658,6 +665,13 @@ mg_json_parse_string(mg_json_parser_t *p)
     }
 
     p->err = "invalid JSON: unterminated string";
+
+failed:
+
+    /* where the string goes wrong, for the caller's message */
+
+    p->pos = s - p->json->buf;
+
     return -1;
 }
 

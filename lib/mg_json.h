@@ -60,6 +60,7 @@ typedef struct {
     size_t                len;
     mg_json_tok_t        *toks;
     uint32_t              ntoks;
+    size_t                error_pos;  /* where a failed parse stopped */
 } mg_json_t;
 
 
@@ -70,7 +71,9 @@ typedef struct {
 
 /*
  * Parses buf into json->toks (allocated with the allocator, at most
- * max_toks tokens).  Returns 0, or -1 with *err set to a static message.
+ * max_toks tokens).  Returns 0, or -1 with *err set to a static message
+ * and json->error_pos to the offset in buf where the parse stopped, so
+ * that a caller can say where a file is wrong.
  *
  * The tokens allocated are those the text holds (a first pass counts
  * them), not what a text of that length could hold: a long string costs

@@ -80,6 +80,8 @@ typedef struct {
 } mg_jwk_ctx_t;
 
 
+static void mg_jwk_where(const unsigned char *data, size_t pos,
+    size_t *line, size_t *column);
 static const char *mg_jwk_check_values(const mg_json_t *json);
 static int mg_jwk_has_nul(const mg_json_t *json, uint32_t i);
 static int mg_jwk_number_fits(const mg_json_t *json, uint32_t i);
@@ -128,7 +130,7 @@ mg_jwks_parse(mg_jwks_t *jwks, const unsigned char *data, size_t len,
     mg_allocator_t *a, mg_allocator_t *scratch, char *err, size_t err_len)
 {
     int            rc;
-    size_t         i, n;
+    size_t         i, n, line, column;
     int32_t        keys;
     uint32_t       jwk;
     mg_jwk_t      *kept;
@@ -153,7 +155,10 @@ mg_jwks_parse(mg_jwks_t *jwks, const unsigned char *data, size_t len,
             snprintf(err, err_len, "out of memory");
 
         } else {
-            snprintf(err, err_len, "not a JWK or JWK Set: %s", msg);
+            mg_jwk_where(data, json.error_pos, &line, &column);
+            snprintf(err, err_len,
+                     "not a JWK or JWK Set: %s (line %zu, column %zu)",
+                     msg, line, column);
         }
 
         return -1;
@@ -286,6 +291,31 @@ nomem:
  * with either is refused, so that what keys it holds does not depend on
  * which parser reads it.
  */
+
+/*
+ * The line and column (from 1, in bytes) of offset pos: an operator with a
+ * key file of hundreds of lines needs to know where it is wrong.
+ */
+
+static void
+mg_jwk_where(const unsigned char *data, size_t pos, size_t *line,
+    size_t *column)
+{
+    size_t  i, start;
+
+    *line = 1;
+    start = 0;
+
+    for (i = 0; i < pos; i++) {
+        if (data[i] == '\n') {
+            (*line)++;
+            start = i + 1;
+        }
+    }
+
+    *column = pos - start + 1;
+}
+
 
 static const char *
 mg_jwk_check_values(const mg_json_t *json)

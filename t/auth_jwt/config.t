@@ -161,6 +161,13 @@ for my $case (
              qr/\Q$file\E\.jwks/, $name);
 }
 
+# a broken key file of several lines: the message says where it breaks
+$t->write_file('keys/broken-line3.jwks',
+               qq({"keys": [\n  {"kty": "oct",\n   "k" "x"}\n]}\n));
+bad_conf(key_file_conf('broken-line3.jwks'), 'auth_jwt_key_file',
+         qr/broken-line3\.jwks.*expected ":" \(line 3, column 8\)/,
+         'a key file broken on line 3 names the line and column');
+
 # --- other directives ----------------------------------------------------------------------
 
 my $key = qq{auth_jwt "x"; auth_jwt_key_file $K/good.jwks;};

@@ -182,6 +182,31 @@ json_bad(const char *text, const char *expect)
 }
 
 
+/* where a failed parse stopped, with tokens and without */
+
+static void
+json_error_at(const char *text, size_t pos)
+{
+    int          rc, vrc;
+    size_t       got, vgot;
+    mg_json_t    js;
+    const char  *err;
+
+    rc = json(&js, text, strlen(text), 0, 1000, 32, &err);
+    got = js.error_pos;
+
+    vrc = json(&js, text, strlen(text), MG_JSON_VALIDATE, 1000, 32, &err);
+    vgot = js.error_pos;
+
+    ok(rc == -1 && vrc == -1 && got == pos && vgot == pos,
+       "JSON error position %zu: %s", pos, text);
+
+    if (got != pos || vgot != pos) {
+        diag("error at %zu (%zu without tokens)", got, vgot);
+    }
+}
+
+
 static void
 json_flags(const char *text, uint8_t flags)
 {
@@ -299,6 +324,12 @@ test_json_valid(void)
 static void
 test_json_invalid(void)
 {
+    json_error_at("[1,2,}", 5);
+    json_error_at("{\"a\":1,\n \"b\" 2}", 13);
+    json_error_at("{\"a\":[1,2]", 10);
+    json_error_at("[\"\\x\"]", 2);
+    json_error_at("[1] 2", 4);
+
     json_bad("", "invalid JSON: unexpected end of input");
     json_bad(" \n", "invalid JSON: unexpected end of input");
     json_bad("01", "invalid JSON: bad number");
