@@ -10,10 +10,10 @@
  * token is verified.  So the module has a handler in PREACCESS, where it
  * works as limit_req does, and one in ACCESS, and exactly one of them
  * works for a request: the ACCESS one where a module sets variables there
- * (the base module tells which locations: conf->in_access), the PREACCESS
- * one otherwise.  Handlers of a phase run in the reverse order of their
- * registration and modules register in the order "config" lists them:
- * limit_redis comes before auth_jwt there, so its ACCESS handler runs
+ * (ngx_http_meshgate_access_variables() of the base module), the
+ * PREACCESS one otherwise.  Handlers of a phase run in the reverse order
+ * of their registration and modules register in the order "config" lists
+ * them: limit_redis comes before auth_jwt there, so its ACCESS handler runs
  * right after auth_jwt's (ngx_http_limit_redis_init() has the base module
  * check the order).  A request auth_jwt refuses is never counted.  The
  * ACCESS handler never returns NGX_OK, which "satisfy any" would take for
@@ -109,7 +109,8 @@ ngx_http_limit_redis_preaccess_handler(ngx_http_request_t *r)
 
     lrcf = ngx_http_get_module_loc_conf(r, ngx_http_limit_redis_module);
 
-    if (lrcf->limits.nelts == 0 || lrcf->in_access) {
+    if (lrcf->limits.nelts == 0 || ngx_http_meshgate_access_variables(r))
+    {
         return NGX_DECLINED;
     }
 
@@ -129,7 +130,8 @@ ngx_http_limit_redis_access_handler(ngx_http_request_t *r)
 
     lrcf = ngx_http_get_module_loc_conf(r, ngx_http_limit_redis_module);
 
-    if (lrcf->limits.nelts == 0 || !lrcf->in_access) {
+    if (lrcf->limits.nelts == 0 || !ngx_http_meshgate_access_variables(r))
+    {
         return NGX_DECLINED;
     }
 

@@ -375,7 +375,6 @@ ngx_http_limit_redis_create_conf(ngx_conf_t *cf)
      *     conf->limits.elts = NULL;
      *     conf->server = NULL;
      *     conf->delay_log_level = 0;
-     *     conf->in_access = 0;
      *     conf->file = NULL;
      *     conf->line = 0;
      */
@@ -422,14 +421,6 @@ ngx_http_limit_redis_merge_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->limits.nelts == 0) {
         return NGX_CONF_OK;
-    }
-
-    /* see "Phases" at the top of ngx_http_limit_redis_handler.c */
-
-    if (ngx_http_meshgate_access_uses_variables(cf, &conf->in_access)
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
     }
 
     if (conf->server == NULL

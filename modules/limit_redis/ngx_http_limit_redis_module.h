@@ -161,13 +161,6 @@ typedef struct {
     ngx_uint_t                          log_level;
     ngx_uint_t                          delay_log_level;
 
-    /*
-     * 1 where a module sets variables in the ACCESS phase (auth_jwt's
-     * $jwt_*): limit there, after it, instead of in PREACCESS.  Set by
-     * the base module once every module's configuration is merged.
-     */
-    ngx_flag_t                          in_access;
-
     /* where this level's first "limit_redis" is, for messages */
     u_char                             *file;
     ngx_uint_t                          line;

@@ -103,18 +103,17 @@ ngx_array_t *ngx_http_meshgate_exporters(ngx_http_request_t *r);
 /*
  * Request variables set in the ACCESS phase (auth_jwt's $jwt_*), and the
  * modules that use them there (limit_redis's keys), which must then run
- * after the modules that set them.  Neither side names the other: both
- * tell the base module, from their merge_loc_conf, which is called for
- * every level and location, nested, "if" and "limit_except" ones too.
+ * after the modules that set them.  Neither side names the other: the
+ * setters tell the base module from their merge_loc_conf, which is called
+ * for every level and location, nested, "if" and "limit_except" ones too,
+ * and the users ask it per request.
  *
  * ngx_http_meshgate_access_sets_variables(): whether m's ACCESS handler
  * sets variables in this location.  A module calls it for every location,
  * so that the first call adds m to the modules that set variables.
  *
- * ngx_http_meshgate_access_uses_variables(): *flag is 1 when a module sets
- * variables in this location's ACCESS phase, 0 otherwise.  It is final
- * once every module's configuration is merged (from postconfiguration
- * on), whatever the order of the modules.
+ * ngx_http_meshgate_access_variables(): whether a module sets variables
+ * in the ACCESS phase of the request's location.
  *
  * ngx_http_meshgate_access_runs_after(), from postconfiguration: NGX_OK if
  * the ACCESS handlers m registers there run after those of every module
@@ -124,8 +123,7 @@ ngx_array_t *ngx_http_meshgate_exporters(ngx_http_request_t *r);
  */
 ngx_int_t ngx_http_meshgate_access_sets_variables(ngx_conf_t *cf,
     ngx_module_t *m, ngx_uint_t on);
-ngx_int_t ngx_http_meshgate_access_uses_variables(ngx_conf_t *cf,
-    ngx_flag_t *flag);
+ngx_uint_t ngx_http_meshgate_access_variables(ngx_http_request_t *r);
 ngx_int_t ngx_http_meshgate_access_runs_after(ngx_conf_t *cf,
     ngx_module_t *m);
 

@@ -27,8 +27,6 @@
 typedef struct {
     /* a module sets variables in this location's ACCESS phase */
     ngx_uint_t                   access_variables;
-    /* the flags that tell it to modules that use them, ngx_flag_t * */
-    ngx_array_t                 *users;
 } ngx_http_meshgate_loc_conf_t;
 
 
@@ -201,7 +199,6 @@ ngx_http_meshgate_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     conf->access_variables = 0;
-     *     conf->users = NULL;
      */
 
     return ngx_pcalloc(cf->pool, sizeof(ngx_http_meshgate_loc_conf_t));
@@ -209,10 +206,10 @@ ngx_http_meshgate_create_loc_conf(ngx_conf_t *cf)
 
 
 /*
- * nginx merges all locations for one module, then all for the next, in the
- * order of the modules, and a module that uses the variables comes before
- * those that set them: its flags are usually given before anyone knows
- * their value, and set here.
+ * Called from a setter's merge_loc_conf for every location: nginx merges
+ * the locations of one module after another, so a module that uses the
+ * variables (and comes before the setters) cannot see this while it
+ * merges; it asks at request time, ngx_http_meshgate_access_variables().
  */
 
 ngx_int_t
@@ -220,7 +217,6 @@ ngx_http_meshgate_access_sets_variables(ngx_conf_t *cf, ngx_module_t *m,
     ngx_uint_t on)
 {
     ngx_uint_t                      i;
-    ngx_flag_t                    **flag;
     ngx_module_t                  **setter;
     ngx_http_meshgate_loc_conf_t   *mlcf;
     ngx_http_meshgate_main_conf_t  *mmcf;
@@ -252,42 +248,18 @@ ngx_http_meshgate_access_sets_variables(ngx_conf_t *cf, ngx_module_t *m,
 
     mlcf->access_variables = 1;
 
-    if (mlcf->users) {
-        flag = mlcf->users->elts;
-
-        for (i = 0; i < mlcf->users->nelts; i++) {
-            *flag[i] = 1;
-        }
-    }
-
     return NGX_OK;
 }
 
 
-ngx_int_t
-ngx_http_meshgate_access_uses_variables(ngx_conf_t *cf, ngx_flag_t *flag)
+ngx_uint_t
+ngx_http_meshgate_access_variables(ngx_http_request_t *r)
 {
-    ngx_flag_t                    **user;
-    ngx_http_meshgate_loc_conf_t   *mlcf;
+    ngx_http_meshgate_loc_conf_t  *mlcf;
 
-    mlcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_meshgate_module);
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_meshgate_module);
 
-    if (mlcf->users == NULL) {
-        mlcf->users = ngx_array_create(cf->pool, 1, sizeof(ngx_flag_t *));
-        if (mlcf->users == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    user = ngx_array_push(mlcf->users);
-    if (user == NULL) {
-        return NGX_ERROR;
-    }
-
-    *user = flag;
-    *flag = mlcf->access_variables;
-
-    return NGX_OK;
+    return mlcf->access_variables;
 }
 
 
